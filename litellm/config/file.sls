@@ -1,0 +1,39 @@
+# -*- coding: utf-8 -*-
+# vim: ft=sls
+---
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- set sls_package_install = tplroot ~ '.package.install' %}
+{%- set sls_user_account = tplroot ~ '.user.account' %}
+{%- from tplroot ~ "/map.jinja" import mapdata as litellm with context %}
+{%- set venv = litellm.paths.venv %}
+
+include:
+  - {{ sls_package_install }}
+  - {{ sls_user_account }}
+
+{{ tplroot }}-config-file-config-dir-managed:
+  file.directory:
+    - name: {{ litellm.config_dir }}
+    - user: root
+    - group: {{ litellm.service_group }}
+    - mode: '0750'
+    - require:
+      - sls: {{ sls_user_account }}
+
+{{ tplroot }}-config-file-config-managed:
+  file.managed:
+    - name: {{ litellm.paths.config_file }}
+    - source: salt://{{ tplroot }}/files/default/config.yaml.jinja
+    - template: jinja
+    - context:
+        tplroot: {{ tplroot }}
+    - user: root
+    - group: {{ litellm.service_group }}
+    - mode: '0640'
+    # LiteLLM itself checks the new file before it replaces the live one.
+    - check_cmd: >-
+        env -i LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_TELEMETRY_DISABLED=true
+        {{ venv }}/bin/python {{ litellm.paths.check_config }}
+    - require:
+      - file: {{ tplroot }}-config-file-config-dir-managed
+      - sls: {{ sls_package_install }}

@@ -1,0 +1,23 @@
+# -*- coding: utf-8 -*-
+# vim: ft=sls
+---
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- from tplroot ~ "/map.jinja" import mapdata as litellm with context %}
+
+{{ tplroot }}-user-account-group-present:
+  group.present:
+    - name: {{ litellm.service_group }}
+    - system: true
+
+{{ tplroot }}-user-account-user-present:
+  user.present:
+    - name: {{ litellm.service_user }}
+    - gid: {{ litellm.service_group }}
+    - system: true
+    - home: {{ litellm.state_dir }}
+    # systemd's StateDirectory= creates the home with the right owner at start.
+    - createhome: false
+    - shell: /usr/sbin/nologin
+    - fullname: {{ litellm.service_description }}
+    - require:
+      - group: {{ tplroot }}-user-account-group-present

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs everything the tests, the demo and the benchmarks need on a fresh Debian 12 host (as root):
+# Debian packages, a pinned test virtualenv, and a local wheel cache of LiteLLM that the formula then
+# installs from through its find_links/no-index path (the air-gapped install path).
+# Idempotent: a second run downloads nothing. Prints the test venv's path on its last line.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cache=${LITELLM_FORMULA_CACHE:-/var/cache/litellm-formula}
+mkdir -p "$cache"
+
+need_pkgs=()
+for pkg in systemd-container python3-venv curl iproute2 wrk; do
+  dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || need_pkgs+=("$pkg")
+done
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  echo "deps: installing Debian packages: ${need_pkgs[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >&2
+fi
+
+# The test venv is keyed by its requirements so clones share it and a change rebuilds it.
+req_hash=$(sha256sum "$here/requirements-test.txt" | cut -c1-12)
+venv="$cache/venv-test-$req_hash"
+if [ ! -e "$venv/.complete" ]; then
+  echo "deps: building test venv $venv" >&2
+  rm -rf "$venv"
+  /usr/bin/python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip >&2
+  "$venv/bin/pip" install -q -r "$here/requirements-test.txt" >&2
+  touch "$venv/.complete"
+fi
+
+# LiteLLM wheels for the service venv, keyed by the pinned requirements.
+lit_hash=$(sha256sum "$here/requirements-litellm.txt" | cut -c1-12)
+wheels="$cache/wheels"
+if [ ! -e "$wheels/.complete-$lit_hash" ]; then
+  echo "deps: caching LiteLLM wheels in $wheels" >&2
+  mkdir -p "$wheels"
+  /usr/bin/python3 -m pip download -q --only-binary=:all: -d "$wheels" -r "$here/requirements-litellm.txt" >&2
+  touch "$wheels/.complete-$lit_hash"
+fi
+echo "$venv"
