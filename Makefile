@@ -1,0 +1,20 @@
+# litellm-formula: every set-up step lives here or in scripts/; run as root on Debian 12.
+.PHONY: test demo demo-keep lint deps
+
+## Run lint and the whole test suite inside a throwaway systemd container.
+test:
+	scripts/test.sh $(PYTEST_ARGS)
+
+## Deploy the formula masterless in a throwaway container, show health and a chat completion.
+demo:
+	scripts/demo.sh
+
+## Same, but leave the container running (prints how to enter it and tear it down).
+demo-keep:
+	scripts/demo.sh --keep
+
+lint:
+	scripts/lint.sh
+
+deps:
+	scripts/deps.sh

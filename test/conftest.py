@@ -1,0 +1,36 @@
+"""Shared fixtures: repository paths and the Ollama API stand-in."""
+
+import pathlib
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "test"))
+
+from helpers import StandinFleet  # noqa: E402
+
+
+def pytest_configure(config):
+    # Without this every salt-factories run ends in logging tracebacks (FACTS.md).
+    try:
+        import salt._logging
+
+        salt._logging.shutdown_temp_handler()
+    except (ImportError, AttributeError):
+        pass
+
+
+@pytest.fixture(scope="session")
+def repo():
+    return REPO
+
+
+@pytest.fixture
+def standins():
+    """Ollama API stand-ins for one test; all stopped at the end, even on failure."""
+    fleet = StandinFleet()
+    try:
+        yield fleet
+    finally:
+        fleet.stop_all()

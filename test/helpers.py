@@ -1,0 +1,111 @@
+"""Helpers for tests: free ports, the Ollama stand-in as a process, small HTTP calls, imports."""
+
+import importlib.util
+import json
+import pathlib
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+STANDIN = REPO / "test" / "ollama_standin.py"
+DEFAULT_MODEL_TAG = "phi3:3.8b-mini-128k-instruct-q8_0"
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def load_module(relpath, name):
+    """Import one of the formula's Salt modules as a plain Python module (for unit tests)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / relpath)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port, host="127.0.0.1", timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+def http(method, url, body=None, headers=None, timeout=30.0):
+    """Returns (status, headers, body bytes); HTTP errors are returned, not raised."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with _OPENER.open(request, timeout=timeout) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+class Standin:
+    """One stand-in process on a fixed port, so it can be stopped (connections refused) and restarted."""
+
+    def __init__(self, name, port=None, models=(DEFAULT_MODEL_TAG,), extra_args=()):
+        self.name = name
+        self.port = port or free_port()
+        self.models = list(models)
+        self.extra_args = list(extra_args)
+        self.process = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [sys.executable, str(STANDIN), "--port", str(self.port), "--name", self.name,
+             "--models", ",".join(self.models), *self.extra_args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port)
+        return self
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.process = None
+
+    def knobs(self, **changes):
+        status, _, body = http("POST", f"{self.url}/_standin", changes)
+        assert status == 200, body
+        return json.loads(body)
+
+    def requests_seen(self):
+        return json.loads(http("GET", f"{self.url}/_standin")[2])["requests"]
+
+
+class StandinFleet:
+    def __init__(self):
+        self.members = []
+
+    def start(self, name, **kwargs):
+        standin = Standin(name, **kwargs).start()
+        self.members.append(standin)
+        return standin
+
+    def stop_all(self):
+        for standin in self.members:
+            standin.stop()

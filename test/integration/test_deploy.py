@@ -1,0 +1,254 @@
+"""Issue 2: `state.apply litellm` through a real salt-master and salt-minion, under a real systemd,
+against a real LiteLLM proxy in front of two Ollama API stand-ins.
+
+The tests run in file order and build on each other, as an operator's day would: a refused apply on
+a clean host, the first deployment, traffic, a no-op re-apply, secrets, failover, a predicted and
+then applied pillar change, and finally `litellm.clean`.
+"""
+
+import hashlib
+import json
+import os
+import pathlib
+import subprocess
+import time
+
+import pytest
+from conftest import MASTER_KEY, SERVICE, base_pillar
+from helpers import StandinFleet, free_port, http, wait_for_port
+
+pytestmark = pytest.mark.integration
+
+CONFIG = pathlib.Path("/etc/litellm/config.yaml")
+ENV_FILE = pathlib.Path("/etc/litellm/litellm.env")
+KEY_FILE = pathlib.Path("/etc/litellm/master_key.env")
+UNIT = pathlib.Path(f"/etc/systemd/system/{SERVICE}.service")
+VENV = pathlib.Path("/opt/litellm/venv")
+MODEL = "phi3-3.8b"
+RETURNS = []  # every state return of this module, for the secrets test
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    fleet = StandinFleet()
+    fleet.start("a")
+    fleet.start("b")
+    try:
+        yield fleet
+    finally:
+        fleet.stop_all()
+
+
+@pytest.fixture(scope="module")
+def port():
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def deployed_pillar(fleet, port):
+    return base_pillar([s.url for s in fleet.members[:2]], port)
+
+
+def apply(salt_cli, minion, *args, **kwargs):
+    ret = salt_cli.run("state.apply", *args, minion_tgt=minion.id, **kwargs)
+    RETURNS.append(json.dumps(ret.data))
+    return ret
+
+
+def states(ret):
+    assert isinstance(ret.data, dict), f"the apply did not run any state: {ret.data}"
+    return ret.data
+
+
+def changed(ret):
+    return {sid: r for sid, r in states(ret).items() if r["changes"]}
+
+
+def failed(ret):
+    return {sid: r["comment"] for sid, r in states(ret).items() if r["result"] is False}
+
+
+def auth(key=MASTER_KEY):
+    return {"Authorization": f"Bearer {key}"}
+
+
+def chat(port, stream=False, model=MODEL, key=MASTER_KEY, timeout=30):
+    body = {"model": model, "messages": [{"role": "user", "content": "Say hello"}], "stream": stream}
+    status, headers, raw = http("POST", f"http://127.0.0.1:{port}/v1/chat/completions", body, auth(key), timeout)
+    if status != 200 or not stream:
+        return status, headers, raw.decode(errors="replace") if status != 200 else \
+            json.loads(raw)["choices"][0]["message"]["content"]
+    events = [line[len("data: "):] for line in raw.decode().splitlines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]", events[-3:]
+    text = "".join((json.loads(e)["choices"][0]["delta"].get("content") or "") for e in events[:-1])
+    return status, headers, text
+
+
+def host_untouched():
+    """What must not exist before the first successful apply."""
+    leftovers = [str(p) for p in (CONFIG.parent, VENV.parent, UNIT) if p.exists()]
+    user = subprocess.run(["getent", "passwd", "litellm"], capture_output=True, check=False)
+    if user.returncode == 0:
+        leftovers.append("user litellm")
+    return leftovers
+
+
+@pytest.mark.parametrize("bad_key", [None, "", "sk-1234"], ids=["missing", "empty", "weak"])
+def test_j_bad_master_key_fails_before_any_change(salt_cli, salt_minion, pillar, deployed_pillar, bad_key):
+    data = dict(deployed_pillar)
+    if bad_key is None:
+        del data["master_key"]
+    else:
+        data["master_key"] = bad_key
+    pillar.set(data)
+    ret = apply(salt_cli, salt_minion, "litellm")
+    assert ret.returncode != 0
+    assert not isinstance(ret.data, dict) or not any(r.get("changes") for r in ret.data.values())
+    assert "litellm:master_key" in json.dumps(ret.data)
+    assert host_untouched() == []
+
+
+def test_a_first_apply_deploys_a_running_enabled_service(salt_cli, salt_minion, pillar, deployed_pillar, host, port):
+    pillar.set(deployed_pillar)
+    start = time.monotonic()
+    ret = apply(salt_cli, salt_minion, "litellm")
+    print(f"first apply: {time.monotonic() - start:.1f}s")
+    assert ret.returncode == 0, failed(ret)
+    assert failed(ret) == {}
+    assert host.run("systemctl", "is-active", SERVICE).stdout.strip() == "active"
+    assert host.run("systemctl", "is-enabled", SERVICE).stdout.strip() == "enabled"
+    assert host.prop("User") == "litellm"
+    assert host.prop("ExecStart").count(f"--port {port}") == 1
+    wait_for_port(port)
+
+
+def test_b_models_listed_with_key_and_refused_without(port):
+    status, _, body = http("GET", f"http://127.0.0.1:{port}/v1/models", headers=auth())
+    assert status == 200
+    assert [m["id"] for m in json.loads(body)["data"]] == [MODEL]
+    assert http("GET", f"http://127.0.0.1:{port}/v1/models")[0] == 401
+    # Without a database LiteLLM answers 400 for a wrong key; either way it is refused.
+    assert http("GET", f"http://127.0.0.1:{port}/v1/models", headers=auth("sk-wrong-key-000000000"))[0] in (400, 401)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streaming"])
+def test_c_chat_completions_reach_both_backends(port, fleet, stream):
+    bases, answered_by = set(), set()
+    for _ in range(24):
+        status, headers, text = chat(port, stream=stream)
+        assert status == 200, text
+        assert text.startswith("Hello from "), text
+        answered_by.add(text.split()[2].rstrip(":"))
+        bases.add(headers.get("x-litellm-model-api-base"))
+    assert answered_by == {"a", "b"}
+    assert bases == {s.url for s in fleet.members[:2]}
+
+
+def test_d_second_apply_changes_nothing_and_keeps_the_process(salt_cli, salt_minion, host):
+    pid = host.main_pid()
+    start = time.monotonic()
+    ret = apply(salt_cli, salt_minion, "litellm")
+    print(f"no-op re-apply: {time.monotonic() - start:.1f}s")
+    assert ret.returncode == 0, failed(ret)
+    assert changed(ret) == {}
+    assert host.main_pid() == pid
+
+
+def test_h_master_key_stays_secret(salt_master, salt_minion, host):
+    assert RETURNS, "the applies above must have run"
+    for ret in RETURNS:
+        assert MASTER_KEY not in ret
+    minion_log = pathlib.Path(salt_minion.config["log_file"]).read_text(errors="replace")
+    assert "litellm" in minion_log  # the log is the one that saw the applies
+    assert MASTER_KEY not in minion_log
+    jobs = pathlib.Path(salt_master.config["cachedir"]) / "jobs"
+    job_files = [p for p in jobs.rglob("*") if p.is_file()]
+    assert job_files
+    for path in job_files:
+        assert MASTER_KEY.encode() not in path.read_bytes(), path
+    ps = host.run("ps", "-eo", "args").stdout
+    assert "litellm --config" in ps
+    assert MASTER_KEY not in ps
+    assert MASTER_KEY not in host.run("systemctl", "show", SERVICE).stdout
+    for path in (ENV_FILE, KEY_FILE):
+        st = path.stat()
+        assert (st.st_uid, st.st_gid, oct(st.st_mode & 0o777)) == (0, 0, "0o600"), path
+    assert MASTER_KEY in KEY_FILE.read_text()  # the service does get it
+    assert MASTER_KEY not in CONFIG.read_text()
+
+
+def test_g_one_backend_refusing_connections_costs_no_request(port, fleet):
+    b = fleet.members[1]
+    b.stop()
+    try:
+        failures, first_failure_at, start = 0, None, time.monotonic()
+        for i in range(100):
+            status, _, text = chat(port)
+            if status != 200 or not text.startswith("Hello from a"):
+                failures += 1
+                first_failure_at = first_failure_at or (i, round(time.monotonic() - start, 2))
+        print(f"failover: {failures}/100 failed (first at {first_failure_at}) in {time.monotonic() - start:.1f}s")
+        assert failures == 0
+    finally:
+        b.start()
+
+
+def _sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_e_test_mode_predicts_changes_and_changes_nothing(salt_cli, salt_minion, pillar, deployed_pillar, fleet,
+                                                          host, port):
+    c = fleet.start("c", models=("phi3:3.8b-mini-128k-instruct-q8_0", "llama3.2:1b"))
+    new = base_pillar(
+        [s.url for s in fleet.members],
+        free_port(),
+        models=deployed_pillar["models"] + [{"name": "llama3.2-1b", "model": "llama3.2:1b", "backends": [c.url]}],
+    )
+    pillar.set(new)
+    before = {p: _sha(p) for p in (CONFIG, ENV_FILE, KEY_FILE, UNIT)}
+    pid = host.main_pid()
+    ret = apply(salt_cli, salt_minion, "litellm", test=True)
+    assert ret.returncode == 0, failed(ret)
+    predicted = {str(r["name"]) for r in states(ret).values() if r["result"] is None}
+    assert {str(CONFIG), str(UNIT), SERVICE} <= predicted
+    assert str(KEY_FILE) not in predicted
+    assert {p: _sha(p) for p in before} == before
+    assert host.main_pid() == pid
+    assert http("GET", f"http://127.0.0.1:{port}/health/liveliness")[0] == 200
+    test_e_test_mode_predicts_changes_and_changes_nothing.new_pillar = new
+
+
+def test_f_pillar_change_applies_with_one_restart(salt_cli, salt_minion, host, port, fleet):
+    new = test_e_test_mode_predicts_changes_and_changes_nothing.new_pillar
+    pid = host.main_pid()
+    time.sleep(1.1)  # the journal's --since has one-second resolution
+    since = host.now()
+    ret = apply(salt_cli, salt_minion, "litellm")
+    assert ret.returncode == 0, failed(ret)
+    assert host.main_pid() not in (0, pid)
+    assert host.starts_since(since) == 1
+    new_port = new["bind_port"]
+    status, _, body = http("GET", f"http://127.0.0.1:{new_port}/v1/models", headers=auth())
+    assert status == 200
+    assert sorted(m["id"] for m in json.loads(body)["data"]) == ["llama3.2-1b", MODEL]
+    status, _, text = chat(new_port, model="llama3.2-1b")
+    assert status == 200 and text.startswith("Hello from c"), text
+    seen = {chat(new_port)[2].split()[2].rstrip(":") for _ in range(30)}
+    assert seen == {"a", "b", "c"}
+    with pytest.raises(OSError):
+        wait_for_port(port, timeout=1)
+    # And the changed deployment is again a fixed point.
+    again = apply(salt_cli, salt_minion, "litellm")
+    assert changed(again) == {}
+
+
+def test_i_clean_leaves_nothing_behind(salt_cli, salt_minion, host):
+    ret = apply(salt_cli, salt_minion, "litellm.clean")
+    assert ret.returncode == 0, failed(ret)
+    assert not UNIT.exists() and not CONFIG.parent.exists() and not VENV.parent.exists()
+    assert not pathlib.Path("/var/lib/litellm").exists()
+    assert host.run("systemctl", "is-active", SERVICE).stdout.strip() in ("inactive", "unknown")
+    assert "litellm --config" not in host.run("ps", "-eo", "args").stdout
+    assert host.run("systemctl", "list-unit-files", f"{SERVICE}.service").stdout.count(SERVICE) == 0
+    assert os.system("getent passwd litellm >/dev/null") == 0  # kept unless clean_remove_user
