@@ -684,16 +684,17 @@ def _read_parameters(tplroot, relpath):
 
 
 def _settings(tplroot=DEFAULT_TPLROOT):
-    if "litellm.settings" not in __context__:
-        defaults = _read_parameters(tplroot, "defaults.yaml")
-        if not defaults:
-            raise CommandExecutionError(f"litellm: salt://{tplroot}/parameters/defaults.yaml not found")
-        os_family = _read_parameters(tplroot, f"os_family/{__grains__.get('os_family', '')}.yaml")
-        pillar = __salt__["pillar.get"](PILLAR_KEY, {})
-        if not isinstance(pillar, dict):
-            raise CommandExecutionError(f"{PILLAR_KEY}: got {_show(pillar)}, expected a mapping")
-        __context__["litellm.settings"] = merge_settings(defaults, os_family, pillar)
-    return __context__["litellm.settings"]
+    # Not cached in __context__: it outlives a job when the minion runs without multiprocessing,
+    # and a stale pillar is worse than two small file reads.
+    defaults = _read_parameters(tplroot, "defaults.yaml")
+    if not defaults:
+        raise CommandExecutionError(f"litellm: salt://{tplroot}/parameters/defaults.yaml not found")
+    os_family = _read_parameters(tplroot, f"os_family/{__grains__.get('os_family', '')}.yaml")
+    # Salt 3008 masks pillar values outside templates; these settings need the real ones.
+    pillar = __salt__["pillar.get"](PILLAR_KEY, {}, unmask=True)
+    if not isinstance(pillar, dict):
+        raise CommandExecutionError(f"{PILLAR_KEY}: got {_show(pillar)}, expected a mapping")
+    return merge_settings(defaults, os_family, pillar)
 
 
 def settings(tplroot=DEFAULT_TPLROOT, validate=True):

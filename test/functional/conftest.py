@@ -1,0 +1,46 @@
+"""Functional fixtures: the formula's modules and states through Salt's own loaders, in process
+(pytest-salt-factories `Loaders`), with this repository as a masterless file root."""
+
+import pytest
+import yaml
+from helpers import REPO
+from saltfactories.utils.functional import Loaders
+
+
+@pytest.fixture(scope="package")
+def pillar_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("functional-pillar")
+    (path / "top.sls").write_text(yaml.safe_dump({"base": {"*": ["litellm"]}}))
+    (path / "litellm.sls").write_text(yaml.safe_dump({"litellm": {}}))
+    return path
+
+
+@pytest.fixture(scope="package")
+def minion_opts(salt_factories, pillar_dir):
+    overrides = {
+        "file_client": "local",
+        "file_roots": {"base": [str(REPO)]},
+        "pillar_roots": {"base": [str(pillar_dir)]},
+        "module_dirs": [str(REPO / "_modules")],
+        "states_dirs": [str(REPO / "_states")],
+    }
+    factory = salt_factories.salt_minion_daemon("functional", overrides=overrides)
+    return factory.config.copy()
+
+
+@pytest.fixture
+def loaders(minion_opts):
+    loaders = Loaders(minion_opts)
+    try:
+        yield loaders
+    finally:
+        loaders.reset_state()
+
+
+@pytest.fixture
+def set_pillar(pillar_dir, loaders):
+    def write(data):
+        (pillar_dir / "litellm.sls").write_text(yaml.safe_dump({"litellm": data}))
+        loaders.reload_all()  # modules keep the pillar object they were loaded with
+
+    return write

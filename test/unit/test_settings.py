@@ -1,0 +1,133 @@
+"""Unit tests of the execution module's pure logic: merge, schema validation, config building."""
+
+import pathlib
+
+import pytest
+import yaml
+from helpers import REPO, load_module
+
+mod = load_module("_modules/litellm.py", "litellm_module_under_test")
+DEFAULTS = yaml.safe_load((REPO / "litellm/parameters/defaults.yaml").read_text())["values"]
+MODEL = {"name": "phi3-3.8b", "provider": "ollama", "model": "phi3:3.8b-mini-128k-instruct-q8_0"}
+
+
+def merged(**pillar):
+    pillar.setdefault("models", [MODEL])
+    return mod.merge_settings(DEFAULTS, {}, pillar)
+
+
+def test_defaults_plus_a_model_are_valid():
+    assert mod.validate_settings(merged()) == []
+
+
+def test_pillar_example_is_valid_and_complete():
+    example = yaml.safe_load((REPO / "pillar.example").read_text())["litellm"]
+    settings = mod.merge_settings(DEFAULTS, {}, example)
+    assert mod.validate_settings(settings) == []
+    assert mod.master_key_problem(example["master_key"]) is None
+    documented = set(example) - {"lookup"}
+    declared = {field.key for field in mod.SCHEMA if ":" not in field.key}
+    assert documented == declared, "pillar.example must show every pillar key"
+
+
+def test_every_default_is_declared_in_the_schema_and_vice_versa():
+    declared = {field.key for field in mod.SCHEMA if ":" not in field.key} - {"master_key"}
+    assert set(DEFAULTS) == declared
+    for group in ("pip", "router", "health_check"):
+        declared_sub = {f.key.split(":", 1)[1] for f in mod.SCHEMA if f.key.startswith(group + ":")}
+        assert set(DEFAULTS[group]) == declared_sub
+
+
+def test_merge_order_defaults_os_family_lookup_pillar():
+    settings = mod.merge_settings(
+        {"a": 1, "b": 1, "c": 1, "d": {"x": 1, "y": 1}},
+        {"b": 2, "d": {"x": 2}},
+        {"lookup": {"c": 3, "d": {"y": 3}}, "a": 4},
+    )
+    assert settings == {"a": 4, "b": 2, "c": 3, "d": {"x": 2, "y": 3}}
+
+
+@pytest.mark.parametrize(
+    ("pillar", "key"),
+    [
+        ({"bind_port": 0}, "litellm:bind_port"),
+        ({"bind_port": "4000"}, "litellm:bind_port"),
+        ({"bind_host": "proxy.example.com"}, "litellm:bind_host"),
+        ({"backends": []}, "litellm:backends"),
+        ({"backends": ["http://h:11434/v1"]}, "litellm:backends:0"),
+        ({"models": []}, "litellm:models"),
+        ({"service_user": "root"}, "litellm:service_user"),
+        ({"version": "latest"}, "litellm:version"),
+        ({"version": "1.82.8"}, "litellm:version"),
+        ({"num_workers": 0}, "litellm:num_workers"),
+        ({"router": {"routing_strategy": "random"}}, "litellm:router:routing_strategy"),
+        ({"environment": {"PORT": "1"}}, "litellm:environment:PORT"),
+        ({"colour": "blue"}, "litellm:colour"),
+    ],
+)
+def test_bad_values_name_the_key(pillar, key):
+    errors = mod.validate_settings(merged(**pillar))
+    assert errors, pillar
+    assert any(error.startswith(key + ":") for error in errors), errors
+
+
+@pytest.mark.parametrize("key", [None, "", "sk-1234", "short", "sk-has space in it-000", "nosk-0123456789abcdef"])
+def test_bad_master_keys_are_refused_without_echoing_them(key):
+    problem = mod.master_key_problem(key)
+    assert problem and problem.startswith("litellm:master_key")
+    if key:
+        assert key not in problem
+
+
+def test_secret_values_are_never_shown_in_errors():
+    errors = mod.validate_settings(merged(master_key=12345678901234567))
+    assert errors == ["litellm:master_key: got (secret, not shown), expected a string"]
+
+
+def test_proxy_config_one_deployment_per_model_and_backend():
+    settings = merged(
+        backends=["http://A:11434/", "http://b:11434"],
+        models=[MODEL, {"name": "small", "model": "llama3.2:1b", "backends": ["http://b:11434"], "timeout": 60}],
+    )
+    assert mod.validate_settings(settings) == []
+    config = mod.proxy_config(settings)
+    ids = [d["model_info"]["id"] for d in config["model_list"]]
+    assert ids == ["phi3-3.8b@a:11434", "phi3-3.8b@b:11434", "small@b:11434"]
+    assert len(set(ids)) == len(ids)
+    first = config["model_list"][0]
+    assert first["litellm_params"] == {"model": "ollama_chat/phi3:3.8b-mini-128k-instruct-q8_0",
+                                       "api_base": "http://a:11434"}
+    assert config["model_list"][2]["litellm_params"]["timeout"] == 60
+    assert config["general_settings"]["master_key"] == "os.environ/LITELLM_MASTER_KEY"
+    assert config["router_settings"]["enable_weighted_failover"] is True
+    assert config["router_settings"]["num_retries"] == 0
+    assert first["model_info"]["health_check_max_tokens"] == 1
+
+
+def test_extra_config_is_merged_last():
+    config = mod.proxy_config(merged(extra_config={"litellm_settings": {"drop_params": True}}))
+    assert config["litellm_settings"] == {"telemetry": False, "drop_params": True}
+
+
+def test_environment_file_quotes_values_and_holds_no_key():
+    settings = merged(master_key="sk-secret-0123456789abc", environment={"NO_PROXY": 'a "b" \\c'})
+    text = mod.env_file_text(mod.service_environment(settings))
+    assert 'NO_PROXY="a \\"b\\" \\\\c"' in text
+    assert 'OLLAMA_API_BASE="http://127.0.0.1:11434"' in text
+    assert "sk-secret" not in text
+
+
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [("0.0.0.0", "http://127.0.0.1:4000"), ("::", "http://[::1]:4000"), ("10.1.2.3", "http://10.1.2.3:4000"),
+     ("fd00::1", "http://[fd00::1]:4000")],
+)
+def test_proxy_base_url(host, url):
+    assert mod.proxy_base_url(host, 4000) == url
+
+
+def test_read_env_file_value(tmp_path: pathlib.Path):
+    path = tmp_path / "k.env"
+    path.write_text('# c\nLITELLM_MASTER_KEY="sk-abc-0123456789xyz"\nOTHER=1\n')
+    assert mod.read_env_file_value(path, "LITELLM_MASTER_KEY") == "sk-abc-0123456789xyz"
+    assert mod.read_env_file_value(tmp_path / "missing", "X") is None
