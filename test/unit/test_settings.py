@@ -131,3 +131,8 @@ def test_read_env_file_value(tmp_path: pathlib.Path):
     path.write_text('# c\nLITELLM_MASTER_KEY="sk-abc-0123456789xyz"\nOTHER=1\n')
     assert mod.read_env_file_value(path, "LITELLM_MASTER_KEY") == "sk-abc-0123456789xyz"
     assert mod.read_env_file_value(tmp_path / "missing", "X") is None
+
+
+def test_readme_pillar_reference_is_generated_from_the_schema():
+    tool = load_module("tools/pillar_reference.py", "pillar_reference")
+    assert tool.reference() in (REPO / "README.md").read_text(), "run: python3 tools/pillar_reference.py --update"
