@@ -21,6 +21,26 @@ def pytest_configure(config):
         pass
 
 
+FIGURES = []
+
+
+@pytest.fixture(scope="session")
+def record_figure():
+    """Record a measured figure; all of them are printed at the end of the run."""
+
+    def record(name, value):
+        FIGURES.append((name, value))
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("measured figures")
+        for name, value in FIGURES:
+            terminalreporter.write_line(f"{name}: {value}")
+
+
 @pytest.fixture(scope="session")
 def repo():
     return REPO

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import pathlib
+import socket
 import subprocess
 import time
 
@@ -61,11 +62,13 @@ def states(ret):
 
 
 def changed(ret):
-    return {sid: r for sid, r in states(ret).items() if r["changes"]}
+    return {r["__id__"]: r["changes"] for r in states(ret).values() if r["changes"]}
 
 
 def failed(ret):
-    return {sid: r["comment"] for sid, r in states(ret).items() if r["result"] is False}
+    if not isinstance(ret.data, dict):
+        return ret.data
+    return {r["__id__"]: r["comment"] for r in ret.data.values() if r["result"] is False}
 
 
 def auth(key=MASTER_KEY):
@@ -108,11 +111,12 @@ def test_j_bad_master_key_fails_before_any_change(salt_cli, salt_minion, pillar,
     assert host_untouched() == []
 
 
-def test_a_first_apply_deploys_a_running_enabled_service(salt_cli, salt_minion, pillar, deployed_pillar, host, port):
+def test_a_first_apply_deploys_a_running_enabled_service(salt_cli, salt_minion, pillar, deployed_pillar, host, port,
+                                                        record_figure):
     pillar.set(deployed_pillar)
     start = time.monotonic()
     ret = apply(salt_cli, salt_minion, "litellm")
-    print(f"first apply: {time.monotonic() - start:.1f}s")
+    record_figure("first apply (from the wheel cache)", f"{time.monotonic() - start:.1f}s")
     assert ret.returncode == 0, failed(ret)
     assert failed(ret) == {}
     assert host.run("systemctl", "is-active", SERVICE).stdout.strip() == "active"
@@ -144,21 +148,21 @@ def test_c_chat_completions_reach_both_backends(port, fleet, stream):
     assert bases == {s.url for s in fleet.members[:2]}
 
 
-def test_d_second_apply_changes_nothing_and_keeps_the_process(salt_cli, salt_minion, host):
+def test_d_second_apply_changes_nothing_and_keeps_the_process(salt_cli, salt_minion, host, record_figure):
     pid = host.main_pid()
     start = time.monotonic()
     ret = apply(salt_cli, salt_minion, "litellm")
-    print(f"no-op re-apply: {time.monotonic() - start:.1f}s")
+    record_figure("no-op re-apply", f"{time.monotonic() - start:.1f}s")
     assert ret.returncode == 0, failed(ret)
     assert changed(ret) == {}
     assert host.main_pid() == pid
 
 
-def test_unit_exposure_is_at_most_1_1(host):
+def test_unit_exposure_is_at_most_1_1(host, record_figure):
     out = host.run("systemd-analyze", "security", "--no-pager", f"{SERVICE}.service").stdout
     line = next(line for line in out.splitlines() if "Overall exposure level" in line)
     exposure = float(line.split(":")[1].split()[0])
-    print(f"systemd-analyze security {SERVICE}: {exposure}")
+    record_figure("systemd-analyze security exposure (defaults)", exposure)
     assert exposure <= 1.1, line
 
 
@@ -185,7 +189,7 @@ def test_h_master_key_stays_secret(salt_master, salt_minion, host):
     assert MASTER_KEY not in CONFIG.read_text()
 
 
-def test_g_one_backend_refusing_connections_costs_no_request(port, fleet):
+def test_g_one_backend_refusing_connections_costs_no_request(port, fleet, record_figure):
     b = fleet.members[1]
     b.stop()
     try:
@@ -195,7 +199,8 @@ def test_g_one_backend_refusing_connections_costs_no_request(port, fleet):
             if status != 200 or not text.startswith("Hello from a"):
                 failures += 1
                 first_failure_at = first_failure_at or (i, round(time.monotonic() - start, 2))
-        print(f"failover: {failures}/100 failed (first at {first_failure_at}) in {time.monotonic() - start:.1f}s")
+        record_figure("failover, 1 of 2 backends refusing", f"{failures}/100 sequential requests failed "
+                      f"(first failure at {first_failure_at}) in {time.monotonic() - start:.1f}s")
         assert failures == 0
     finally:
         b.start()
@@ -249,6 +254,28 @@ def test_f_pillar_change_applies_with_one_restart(salt_cli, salt_minion, host, p
     # And the changed deployment is again a fixed point.
     again = apply(salt_cli, salt_minion, "litellm")
     assert changed(again) == {}
+
+
+def test_a_proxy_that_does_not_come_up_fails_the_apply_with_its_journal(salt_cli, salt_minion, pillar, host):
+    new = test_e_test_mode_predicts_changes_and_changes_nothing.new_pillar
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        pillar.set({**new, "bind_port": taken.getsockname()[1], "startup_timeout": 15})
+        start = time.monotonic()
+        ret = apply(salt_cli, salt_minion, "litellm")
+        took = time.monotonic() - start
+        assert ret.returncode != 0
+        comment = failed(ret)["litellm-service-running-proxy-healthy"]
+        assert "Not healthy after 15s" in comment
+        assert "address already in use" in comment.lower()
+        assert took < 60
+    finally:
+        taken.close()
+    # Once the port is free again, the same pillar converges.
+    ret = apply(salt_cli, salt_minion, "litellm")
+    assert ret.returncode == 0, failed(ret)
 
 
 def test_i_clean_leaves_nothing_behind(salt_cli, salt_minion, host):
