@@ -38,6 +38,9 @@ if [ ! -e "$wheels/.complete-$lit_hash" ]; then
   echo "deps: caching LiteLLM wheels in $wheels" >&2
   mkdir -p "$wheels"
   /usr/bin/python3 -m pip download -q --only-binary=:all: -d "$wheels" -r "$here/requirements-litellm.txt" >&2
+  # The release before the default, for the tests' downgrade/upgrade through pillar `version`.
+  /usr/bin/python3 -m pip download -q --only-binary=:all: --no-deps -d "$wheels" "litellm==$(
+    sed -n 's/^# previous: //p' "$here/requirements-litellm.txt")" >&2
   touch "$wheels/.complete-$lit_hash"
 fi
 echo "$venv"

@@ -15,8 +15,9 @@ import subprocess
 import time
 
 import pytest
+import yaml
 from conftest import MASTER_KEY, SERVICE, base_pillar
-from helpers import StandinFleet, free_port, http, wait_for_port
+from helpers import REPO, StandinFleet, free_port, http, wait_for_port
 
 pytestmark = pytest.mark.integration
 
@@ -254,6 +255,33 @@ def test_f_pillar_change_applies_with_one_restart(salt_cli, salt_minion, host, p
     # And the changed deployment is again a fixed point.
     again = apply(salt_cli, salt_minion, "litellm")
     assert changed(again) == {}
+
+
+def _previous_release():
+    text = (REPO / "requirements-litellm.txt").read_text()
+    return next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("# previous:"))
+
+
+def test_version_change_downgrades_and_upgrades_with_one_restart_each(salt_cli, salt_minion, pillar, host):
+    new = test_e_test_mode_predicts_changes_and_changes_nothing.new_pillar
+    default = _settings_defaults()["version"]
+    for version in (_previous_release(), default):
+        pid = host.main_pid()
+        time.sleep(1.1)
+        since = host.now()
+        pillar.set({**new, "version": version})
+        ret = apply(salt_cli, salt_minion, "litellm")
+        assert ret.returncode == 0, failed(ret)
+        installed = host.run(str(VENV / "bin/python"), "-c",
+                             "import importlib.metadata as m; print(m.version('litellm'))").stdout.strip()
+        assert installed == version
+        assert host.starts_since(since) == 1
+        assert host.main_pid() not in (0, pid)
+        assert http("GET", f"http://127.0.0.1:{new['bind_port']}/v1/models", headers=auth())[0] == 200
+
+
+def _settings_defaults():
+    return yaml.safe_load((REPO / "litellm/parameters/defaults.yaml").read_text())["values"]
 
 
 def test_a_proxy_that_does_not_come_up_fails_the_apply_with_its_journal(salt_cli, salt_minion, pillar, host):
