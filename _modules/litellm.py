@@ -10,14 +10,21 @@ top of this file so tests call them directly; the public functions at the bottom
 dunders to them.
 """
 
+import glob
+import hashlib
 import ipaddress
 import json
 import logging
+import os
 import re
+import secrets
+import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 
 import salt.utils.yaml
 from salt.exceptions import CommandExecutionError
@@ -34,6 +41,12 @@ __load__ = [
     "models",
     "proxy_status",
     "journal_tail",
+    "health",
+    "version",
+    "master_key_fingerprint",
+    "master_key_age",
+    "rotate_master_key",
+    "ensure_generated_master_key",
 ]
 
 PILLAR_KEY = "litellm"
@@ -418,6 +431,9 @@ def validate_settings(settings):
         return [f"{PILLAR_KEY}: got {_show(settings)}, expected a mapping"]
     errors = []
     _validate_fields(settings, errors)
+    if settings.get("master_key_source") == "generate" and settings.get("master_key") not in (None, ""):
+        errors.append(f"{PILLAR_KEY}:master_key: set, but master_key_source is generate (the minion keeps its "
+                      "own key); remove one of them")
     backends = _validate_backends(settings, errors)
     _validate_models(settings, backends, errors)
     _validate_environment(settings, errors)
@@ -622,16 +638,39 @@ def _json(body):
         return None
 
 
-def check_proxy(base_url, master_key, expected_models, timeout=5):
-    """Check a proxy: liveliness, readiness and /v1/models with the key (listing every model).
+def run_concurrently(calls, max_workers=64):
+    """Run ``{key: (function, args...)}`` at once; returns ``{key: result}``.
 
-    Returns a dict with ``ok`` and per-endpoint detail; the key never appears in it.
+    Every check has its own timeout, so the whole takes about the slowest one, not their sum.
     """
-    live = http_request(f"{base_url}/health/liveliness", timeout)
-    ready = http_request(f"{base_url}/health/readiness", timeout)
-    listed = http_request(f"{base_url}/v1/models", timeout, headers={"Authorization": f"Bearer {master_key}"})
-    served = sorted(item.get("id") for item in (_json(listed["body"]) or {}).get("data", []) or []
-                    if isinstance(item, dict)) if listed["status"] == 200 else []
+    if not calls:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(max_workers, len(calls))) as pool:
+        futures = {key: pool.submit(call[0], *call[1:]) for key, call in calls.items()}
+        return {key: future.result() for key, future in futures.items()}
+
+
+def _bearer(master_key):
+    return {"Authorization": f"Bearer {master_key}"}
+
+
+def proxy_calls(base_url, master_key, timeout):
+    return {
+        ("proxy", "liveliness"): (http_request, f"{base_url}/health/liveliness", timeout),
+        ("proxy", "readiness"): (http_request, f"{base_url}/health/readiness", timeout),
+        ("proxy", "models"): (http_request, f"{base_url}/v1/models", timeout, _bearer(master_key)),
+    }
+
+
+def _endpoint(result, ok):
+    return {"ok": ok, "status": result["status"], "error": result["error"], "latency_ms": result["latency_ms"]}
+
+
+def proxy_report(base_url, results, expected_models):
+    """Shape the three proxy answers into a report with ``ok`` and one ``problem`` line."""
+    live, ready, listed = (results[("proxy", part)] for part in ("liveliness", "readiness", "models"))
+    data = (_json(listed["body"]) or {}).get("data") if listed["status"] == 200 else None
+    served = sorted(item.get("id") for item in data or [] if isinstance(item, dict))
     missing = sorted(set(expected_models) - set(served))
     if listed["status"] == 200:
         auth = "accepted"
@@ -642,17 +681,143 @@ def check_proxy(base_url, master_key, expected_models, timeout=5):
         auth = "unknown"
     report = {
         "url": base_url,
-        "liveliness": {"ok": live["status"] == 200, "status": live["status"], "error": live["error"],
-                       "latency_ms": live["latency_ms"]},
-        "readiness": {"ok": ready["status"] == 200, "status": ready["status"], "error": ready["error"],
-                      "latency_ms": ready["latency_ms"]},
-        "models": {"ok": listed["status"] == 200 and not missing, "status": listed["status"],
-                   "error": listed["error"], "auth": auth, "served": served, "missing": missing,
-                   "latency_ms": listed["latency_ms"]},
+        "liveliness": _endpoint(live, live["status"] == 200),
+        "readiness": _endpoint(ready, ready["status"] == 200),
+        "models": {**_endpoint(listed, listed["status"] == 200 and not missing), "auth": auth, "served": served,
+                   "missing": missing},
     }
     report["ok"] = all(report[part]["ok"] for part in ("liveliness", "readiness", "models"))
     report["problem"] = None if report["ok"] else describe_proxy_problem(report)
     return report
+
+
+def check_proxy(base_url, master_key, expected_models, timeout=5):
+    """Check a proxy: liveliness, readiness and /v1/models with the key (listing every model).
+
+    Returns a dict with ``ok`` and per-endpoint detail; the key never appears in it.
+    """
+    return proxy_report(base_url, run_concurrently(proxy_calls(base_url, master_key, timeout)), expected_models)
+
+
+def backend_calls(backends, timeout):
+    calls = {}
+    for url in backends:
+        calls[("backend", url, "version")] = (http_request, f"{url}/api/version", timeout)
+        calls[("backend", url, "tags")] = (http_request, f"{url}/api/tags", timeout)
+    return calls
+
+
+def _tag_present(tag, available):
+    # Ollama lists "name:tag"; a tag asked for without ":latest" means ":latest".
+    return tag in available or (":" not in tag and f"{tag}:latest" in available)
+
+
+def backend_report(url, results, wanted_tags):
+    version, tags = results[("backend", url, "version")], results[("backend", url, "tags")]
+    up = version["status"] == 200 and tags["status"] == 200
+    listed = (_json(tags["body"]) or {}).get("models") or [] if tags["status"] == 200 else []
+    available = {m.get("name") for m in listed if isinstance(m, dict)} | \
+                {m.get("model") for m in listed if isinstance(m, dict)}
+    present = {tag: _tag_present(tag, available) for tag in sorted(wanted_tags)} if up else {}
+    error = version["error"] or tags["error"]
+    if not error and not up:
+        error = f"HTTP {version['status']} from /api/version, {tags['status']} from /api/tags"
+    return {
+        "up": up,
+        "version": (_json(version["body"]) or {}).get("version") if version["status"] == 200 else None,
+        "latency_ms": version["latency_ms"],
+        "error": error,
+        "models": present,
+        "missing": sorted(tag for tag, ok in present.items() if not ok),
+    }
+
+
+def completion_calls(base_url, master_key, model_names, timeout):
+    calls = {}
+    for name in model_names:
+        body = {"model": name, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1,
+                "timeout": timeout}
+        calls[("completion", name)] = (http_request, f"{base_url}/v1/chat/completions", timeout + 1,
+                                       _bearer(master_key), body)
+    return calls
+
+
+def completion_report(result):
+    if result["status"] == 200:
+        choices = (_json(result["body"]) or {}).get("choices") or []
+        ok = bool(choices) and isinstance(choices[0], dict)
+        return {"ok": ok, "status": 200, "latency_ms": result["latency_ms"], "error": None if ok else "no choices"}
+    error = result["error"]
+    if not error:
+        detail = (_json(result["body"]) or {}).get("error") or {}
+        error = f"HTTP {result['status']}: " + str(detail.get("message", "") if isinstance(detail, dict) else detail)[:200]
+    return {"ok": False, "status": result["status"], "latency_ms": result["latency_ms"], "error": error}
+
+
+def health_report(base_url, master_key, model_map, model_tags, timeout=5, deep=False):
+    """Check the proxy, every backend and (deep) one completion per model, all at once.
+
+    ``model_map``: {model name: [backend URLs]}; ``model_tags``: {model name: Ollama tag}.
+    Returns the structured result of ``litellm.health``; the key never appears in it.
+    """
+    start = time.monotonic()
+    backends = sorted({url for urls in model_map.values() for url in urls})
+    calls = {**proxy_calls(base_url, master_key, timeout), **backend_calls(backends, timeout)}
+    if deep:
+        calls.update(completion_calls(base_url, master_key, sorted(model_map), timeout))
+    results = run_concurrently(calls)
+    proxy = proxy_report(base_url, results, list(model_map))
+    wanted = {url: {model_tags[name] for name, urls in model_map.items() if url in urls} for url in backends}
+    backend_detail = {url: backend_report(url, results, wanted[url]) for url in backends}
+    models_detail = {}
+    for name, urls in model_map.items():
+        states = {}
+        for url in urls:
+            detail = backend_detail[url]
+            states[url] = "ok" if detail["up"] and detail["models"].get(model_tags[name]) else (
+                "model missing" if detail["up"] else "down")
+        entry = {
+            "tag": model_tags[name],
+            "served_by_proxy": name in proxy["models"]["served"],
+            "backends_up": sum(1 for state in states.values() if state == "ok"),
+            "backends_total": len(urls),
+            "backends": states,
+        }
+        if deep:
+            entry["completion"] = completion_report(results[("completion", name)])
+        models_detail[name] = entry
+    report = {"proxy": proxy, "backends": backend_detail, "models": models_detail}
+    report.update(health_verdict(report))
+    report["duration_ms"] = round((time.monotonic() - start) * 1000, 1)
+    return report
+
+
+def health_verdict(report):
+    """``{healthy, status, summary}`` from a report: unhealthy when the gateway cannot serve a model,
+    degraded when it can but a backend is down or lacks a model."""
+    proxy, backends, models_ = report["proxy"], report["backends"], report["models"]
+    problems, warnings = [], []
+    if not proxy["ok"]:
+        problems.append(proxy["problem"])
+    for name, model in sorted(models_.items()):
+        if model["backends_up"] == 0:
+            problems.append(f"model {name}: no backend can serve it")
+        if "completion" in model and not model["completion"]["ok"]:
+            problems.append(f"model {name}: test completion failed ({model['completion']['error']})")
+    down = sorted(url for url, detail in backends.items() if not detail["up"])
+    for url in down:
+        warnings.append(f"backend {url} down ({backends[url]['error']})")
+    for url, detail in sorted(backends.items()):
+        for tag in detail["missing"]:
+            warnings.append(f"backend {url} lacks model {tag}")
+    status = "unhealthy" if problems else "degraded" if warnings else "healthy"
+    up = len(backends) - len(down)
+    fully = sum(1 for m in models_.values() if m["backends_up"] == m["backends_total"])
+    summary = (f"{status}: proxy {'ok' if proxy['ok'] else 'FAILING'}, backends {up}/{len(backends)} up, "
+               f"models {fully}/{len(models_)} on all their backends")
+    if problems or warnings:
+        summary += "; " + "; ".join(problems + warnings)
+    return {"healthy": status != "unhealthy", "status": status, "summary": summary}
 
 
 def describe_proxy_problem(report):
@@ -668,6 +833,112 @@ def describe_proxy_problem(report):
     if models_["status"] != 200:
         return f"/v1/models failed: {models_['error'] or 'HTTP ' + str(models_['status'])}"
     return "models not served: " + ", ".join(models_["missing"])
+
+
+# --------------------------------------------------------------------------------------------------
+# Master key: files, fingerprints, ages
+# --------------------------------------------------------------------------------------------------
+
+MASTER_KEY_FILE_HEADER = "# Managed by Salt (litellm-formula). Root only.\n"
+PILLAR_KEY_IS_AUTHORITATIVE = (
+    "The master key comes from pillar litellm:master_key, which stays authoritative: a key rotated "
+    "here would be put back by the next state.apply. Rotate it where it lives: put a new value in your "
+    "secret store (GPG pillar, Vault), then run state.apply litellm (one restart). To let the minion "
+    "rotate it, give master_key as an sdb:// URI whose driver can write, or set "
+    "litellm:master_key_source: generate."
+)
+AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def master_key_file_text(key):
+    """The master-key environment file, byte for byte as the formula's template writes it."""
+    return f"{MASTER_KEY_FILE_HEADER}{MASTER_KEY_ENV}={key}\n"
+
+
+def fingerprint(key):
+    """First 12 hex digits of the key's SHA-256: enough to tell keys apart, useless to an attacker."""
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def new_master_key():
+    """A CSPRNG key: 'sk-' and 43 URL-safe characters (256 bits)."""
+    return "sk-" + secrets.token_urlsafe(32)
+
+
+def parse_age(value):
+    """``30d``, ``12h``, ``90m``, ``45s``, ``2w`` or a number of seconds -> seconds (float)."""
+    if isinstance(value, bool):
+        raise ValueError(f"not an age: {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", str(value))
+        if not match:
+            raise ValueError(f"not an age: {value!r} (expected e.g. 30d, 12h, 90m, 45s, 2w)")
+        seconds = float(match.group(1)) * AGE_UNITS[match.group(2) or "s"]
+    if seconds <= 0:
+        raise ValueError(f"not an age: {value!r} (must be greater than 0)")
+    return seconds
+
+
+def format_age(seconds):
+    """``273605`` -> ``3d 4h``: the two largest units, for people."""
+    seconds = int(seconds)
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size or (unit == "s" and not parts):
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return " ".join(parts[:2])
+
+
+def key_source(settings):
+    """Where the live key comes from: ``pillar`` (authoritative), ``sdb`` (writable store) or ``generate``."""
+    if settings.get("master_key_source") == "generate":
+        return "generate"
+    key = settings.get("master_key")
+    return "sdb" if isinstance(key, str) and key.startswith("sdb://") else "pillar"
+
+
+def write_secret_file(path, text):
+    """Replace ``path`` atomically (temp file in the same directory, fsync, rename), root only."""
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".master_key.", dir=directory)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def wait_for_key(base_url, new_key, old_key, deadline, interval=0.5):
+    """After a restart: wait until the proxy answers, then check that ``new_key`` is accepted and
+    ``old_key`` refused. Returns None when so, else what is wrong."""
+    problem = "the proxy did not answer"
+    while time.monotonic() < deadline:
+        live = http_request(f"{base_url}/health/liveliness", 2)
+        if live["status"] == 200:
+            new = http_request(f"{base_url}/v1/models", 5, _bearer(new_key))
+            old = http_request(f"{base_url}/v1/models", 5, _bearer(old_key)) if old_key else {"status": 401}
+            if new["status"] == 200 and old["status"] in (400, 401, 403):
+                return None
+            problem = (f"new key answered HTTP {new['status'] or new['error']}, "
+                       f"old key answered HTTP {old['status'] or old.get('error')}")
+            if new["status"] in (400, 401, 403):
+                return problem  # up, but refusing the key: waiting will not help
+        time.sleep(interval)
+    return problem
 
 
 # --------------------------------------------------------------------------------------------------
@@ -829,3 +1100,231 @@ def journal_tail(name=None, lines=20, tplroot=DEFAULT_TPLROOT):
         ignore_retcode=True,
     )
     return result["stdout"]
+
+
+def _model_tags(merged):
+    return {model["name"]: model["model"] for model in merged["models"]}
+
+
+def health(deep=False, timeout=5, strict=False, url=None, tplroot=DEFAULT_TPLROOT):
+    """
+    Check the gateway and everything behind it, concurrently, each check bounded by ``timeout``
+    seconds (the whole takes about the slowest check, not their sum):
+
+    - the proxy on this minion: /health/liveliness, /health/readiness and /v1/models with the master
+      key from the environment file, which must list every configured model (the key is never shown);
+    - every Ollama backend directly: reachable, its version, latency, and whether each model it should
+      serve is present (/api/tags);
+    - with ``deep=True``, one real one-token completion per model through the proxy.
+
+    Returns ``healthy`` (the gateway can serve every model), ``status`` (healthy, degraded: a backend
+    is down or lacks a model, unhealthy), a one-line ``summary``, and per-proxy, per-backend and
+    per-model detail (``backends_up``/``backends_total``). salt-call exits non-zero when not healthy,
+    or also when degraded with ``strict=True``. ``url`` overrides the proxy's address.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call litellm.health
+        salt-call litellm.health deep=True timeout=3
+        salt -G 'roles:llm-proxy' litellm.health strict=True
+    """
+    merged = _settings(tplroot)
+    errors = validate_settings(merged)
+    if errors:
+        raise CommandExecutionError("Invalid pillar:\n  " + "\n  ".join(errors))
+    report = health_report(
+        url or proxy_base_url(merged["bind_host"], merged["bind_port"]),
+        _master_key(merged) or "",
+        model_backends(merged),
+        _model_tags(merged),
+        timeout=float(timeout),
+        deep=bool(deep),
+    )
+    if not report["healthy"] or (strict and report["status"] != "healthy"):
+        __context__["retcode"] = 1
+    return report
+
+
+def version(tplroot=DEFAULT_TPLROOT):
+    """
+    Return the LiteLLM release installed in the service virtualenv and the one pillar pins.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call litellm.version
+    """
+    merged = _settings(tplroot)
+    venv = paths(merged)["venv"]
+    installed = None
+    for site in sorted(glob.glob(f"{venv}/lib/python3*/site-packages/litellm-*.dist-info")):
+        installed = os.path.basename(site)[len("litellm-"):-len(".dist-info")]
+    return {"installed": installed, "pinned": merged["version"], "venv": venv}
+
+
+def _key_file(merged):
+    return paths(merged)["master_key_file"]
+
+
+def master_key_fingerprint(tplroot=DEFAULT_TPLROOT):
+    """
+    Return the fingerprint (first 12 hex digits of the SHA-256) of the live master key, read from the
+    environment file on this minion. The key itself is never returned.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' litellm.master_key_fingerprint
+    """
+    key = _master_key(_settings(tplroot))
+    if not key:
+        raise CommandExecutionError("no master key on this minion yet: apply the formula first")
+    return fingerprint(key)
+
+
+def master_key_age(max_age=None, tplroot=DEFAULT_TPLROOT):
+    """
+    Return how long the live master key has been in place (since its environment file last changed),
+    with its fingerprint and where it comes from (pillar, sdb or generate). With ``max_age`` (``30d``,
+    ``12h``, ``90m``, ``2w`` or seconds), ``due`` says whether it is older than that.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' litellm.master_key_age
+        salt '*' litellm.master_key_age max_age=30d
+    """
+    try:
+        limit = None if max_age is None else parse_age(max_age)
+    except ValueError as exc:
+        raise CommandExecutionError(f"max_age: {exc}") from exc
+    merged = _settings(tplroot)
+    path = _key_file(merged)
+    key = _master_key(merged)
+    if not key:
+        raise CommandExecutionError("no master key on this minion yet: apply the formula first")
+    mtime = os.stat(path).st_mtime
+    seconds = max(0.0, time.time() - mtime)
+    return {
+        "seconds": int(seconds),
+        "age": format_age(seconds),
+        "since": datetime.fromtimestamp(mtime, timezone.utc).isoformat(timespec="seconds"),
+        "fingerprint": fingerprint(key),
+        "source": key_source(merged),
+        "due": None if limit is None else seconds >= limit,
+    }
+
+
+def _fire_event(tag, data):
+    # Masterless minions have no master to send to: keep the event on the local bus.
+    if __opts__.get("file_client") == "local" or __opts__.get("master_type") == "disable":
+        return __salt__["event.fire"](data, tag)
+    return __salt__["event.send"](tag, data)
+
+
+def _install_key(merged, source, key):
+    if source == "sdb" and not __salt__["sdb.set"](merged["master_key"], key):
+        raise CommandExecutionError(f"sdb.set refused the new key for {merged['master_key']}")
+    write_secret_file(_key_file(merged), master_key_file_text(key))
+
+
+def _restart_and_verify(merged, new_key, old_key):
+    try:
+        restarted = __salt__["service.restart"](merged["service_name"])
+    except CommandExecutionError as exc:
+        restarted, error = False, str(exc)
+    else:
+        error = None
+    deadline = time.monotonic() + merged["startup_timeout"]
+    base_url = proxy_base_url(merged["bind_host"], merged["bind_port"])
+    problem = wait_for_key(base_url, new_key, old_key, deadline)
+    if problem and not restarted:
+        problem = f"restart failed ({error or 'systemctl restart returned an error'}); {problem}"
+    return problem
+
+
+def rotate_master_key(test=False, tplroot=DEFAULT_TPLROOT):
+    """
+    Replace the master key with a new CSPRNG key ('sk-' plus 43 URL-safe characters): write it
+    atomically (root only), restart the service, and verify that the new key is accepted and the old
+    one refused. On any failure the old key is put back, the service restarted and verified again, and
+    the result says it rolled back (salt-call exits non-zero). Returns fingerprints and times, never
+    a key, and fires ``salt/litellm/master_key/rotated`` carrying the fingerprint only.
+
+    A key given in pillar stays authoritative and is not rotated here (the function explains how to
+    rotate it); an ``sdb://`` key is rotated through ``sdb.set``; a generated key
+    (``master_key_source: generate``) is rotated in place.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call litellm.rotate_master_key
+        salt-call litellm.rotate_master_key test=True
+    """
+    merged = _settings(tplroot)
+    errors = validate_settings(merged)
+    if errors:
+        raise CommandExecutionError("Invalid pillar:\n  " + "\n  ".join(errors))
+    source = key_source(merged)
+    if source == "pillar":
+        raise CommandExecutionError(PILLAR_KEY_IS_AUTHORITATIVE)
+    old_key = _master_key(merged)
+    if not old_key:
+        raise CommandExecutionError("no master key on this minion yet: apply the formula first")
+    service = merged["service_name"]
+    if test or __opts__.get("test"):
+        return {"result": None, "rotated": False, "source": source, "fingerprint": fingerprint(old_key),
+                "comment": f"Would rotate the master key of {service} (now {fingerprint(old_key)}, from {source}), "
+                           "restart it and verify the new key"}
+    started = time.monotonic()
+    new_key = new_master_key()
+    _install_key(merged, source, new_key)
+    problem = _restart_and_verify(merged, new_key, old_key)
+    result = {"source": source, "previous_fingerprint": fingerprint(old_key)}
+    if problem is None:
+        rotated_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        result.update({"result": True, "rotated": True, "rolled_back": False, "fingerprint": fingerprint(new_key),
+                       "rotated_at": rotated_at, "duration_s": round(time.monotonic() - started, 1),
+                       "comment": f"Rotated the master key of {service} and verified it"})
+        _fire_event("salt/litellm/master_key/rotated",
+                    {"service": service, "fingerprint": fingerprint(new_key),
+                     "previous_fingerprint": fingerprint(old_key), "rotated_at": rotated_at})
+        return result
+    # Roll back: the old key, a restart, and proof that the old key works again.
+    _install_key(merged, source, old_key)
+    rollback_problem = _restart_and_verify(merged, old_key, None)
+    __context__["retcode"] = 1
+    result.update({"result": False, "rotated": False, "rolled_back": True, "fingerprint": fingerprint(old_key),
+                   "duration_s": round(time.monotonic() - started, 1),
+                   "comment": f"Rotation failed ({problem}); rolled back to the previous key"
+                              + (f", but the proxy still fails: {rollback_problem}" if rollback_problem
+                                 else ", which the proxy accepts again")})
+    return result
+
+
+def ensure_generated_master_key(path, test=False):
+    """
+    Create the master-key environment file with a new CSPRNG key if it holds no valid key (the
+    ``master_key_source: generate`` mode); an existing key is never replaced. Returns the key's
+    fingerprint and whether it was created. Used by the ``litellm.master_key_generated`` state.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call litellm.ensure_generated_master_key /etc/litellm/master_key.env
+    """
+    current = read_env_file_value(path, MASTER_KEY_ENV)
+    if current and master_key_problem(current) is None:
+        return {"created": False, "fingerprint": fingerprint(current)}
+    if test:
+        return {"created": None, "fingerprint": None}
+    key = new_master_key()
+    write_secret_file(path, master_key_file_text(key))
+    return {"created": True, "fingerprint": fingerprint(key)}

@@ -7,6 +7,8 @@ wait and report.
 
 import time
 
+from salt.exceptions import CommandExecutionError
+
 __virtualname__ = "litellm"
 
 
@@ -53,4 +55,77 @@ def healthy(name, timeout=120, interval=1, tplroot="litellm"):
     journal = __salt__["litellm.journal_tail"](name=name, lines=20, tplroot=tplroot)
     ret["result"] = False
     ret["comment"] = f"Not healthy after {timeout}s: {problem}\nLast journal lines of {name}:\n{journal}"
+    return ret
+
+
+def master_key_generated(name, tplroot="litellm"):
+    """
+    Make sure the master-key environment file ``name`` holds a key, generating one with a CSPRNG on
+    the first apply (``master_key_source: generate``). An existing key is never replaced: rotate it
+    with ``litellm.rotate_master_key`` or the ``litellm.master_key_rotated`` state.
+
+    .. code-block:: yaml
+
+        litellm-master-key:
+          litellm.master_key_generated:
+            - name: /etc/litellm/master_key.env
+    """
+    ret = {"name": name, "result": True, "changes": {}, "comment": ""}
+    outcome = __salt__["litellm.ensure_generated_master_key"](name, test=__opts__["test"])
+    if outcome["created"] is None:
+        ret["result"] = None
+        ret["changes"] = {"master_key": "generated"}
+        ret["comment"] = f"Would generate a master key in {name}"
+    elif outcome["created"]:
+        ret["changes"] = {"master_key": "generated", "fingerprint": outcome["fingerprint"]}
+        ret["comment"] = f"Generated a master key in {name} (fingerprint {outcome['fingerprint']})"
+    else:
+        ret["comment"] = f"{name} holds a master key (fingerprint {outcome['fingerprint']}); kept"
+    return ret
+
+
+def master_key_rotated(name, max_age="30d", force=False, tplroot="litellm"):
+    """
+    Rotate the master key (see ``litellm.rotate_master_key``) when it is older than ``max_age``
+    (``30d``, ``12h``, ``90m``, ``2w`` or seconds) or when ``force`` is true; otherwise change nothing.
+    Under ``test=True`` it says what it would do. A key from plain pillar cannot be rotated here.
+
+    name
+        The service name (a label in the output).
+
+    .. code-block:: yaml
+
+        litellm-master-key-monthly:
+          litellm.master_key_rotated:
+            - name: litellm
+            - max_age: 30d
+    """
+    ret = {"name": name, "result": True, "changes": {}, "comment": ""}
+    try:
+        age = __salt__["litellm.master_key_age"](max_age=max_age, tplroot=tplroot)
+    except CommandExecutionError as exc:
+        ret["result"] = False
+        ret["comment"] = str(exc)
+        return ret
+    if not force and not age["due"]:
+        ret["comment"] = f"Master key {age['fingerprint']} is {age['age']} old, within max_age {max_age}"
+        return ret
+    reason = "forced" if force else f"{age['age']} old, over max_age {max_age}"
+    if age["source"] == "pillar":
+        ret["result"] = False
+        ret["comment"] = f"Master key {age['fingerprint']} should rotate ({reason}), but it comes from pillar: " \
+                         "rotate it in the secret store and apply litellm"
+        return ret
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["changes"] = {"master_key": {"old": age["fingerprint"], "new": "(new key)"}}
+        ret["comment"] = f"Would rotate master key {age['fingerprint']} ({reason})"
+        return ret
+    outcome = __salt__["litellm.rotate_master_key"](tplroot=tplroot)
+    if outcome["result"]:
+        ret["changes"] = {"master_key": {"old": outcome["previous_fingerprint"], "new": outcome["fingerprint"]}}
+        ret["comment"] = f"Rotated master key ({reason}) in {outcome['duration_s']}s"
+    else:
+        ret["result"] = False
+        ret["comment"] = outcome["comment"]
     return ret

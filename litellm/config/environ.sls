@@ -24,6 +24,16 @@ include:
     - require:
       - file: {{ tplroot }}-config-file-config-dir-managed
 
+{%- if litellm.master_key_source == 'generate' %}
+
+# The minion creates its own key once and keeps it; litellm.rotate_master_key replaces it.
+{{ tplroot }}-config-environ-master-key-generated:
+  litellm.master_key_generated:
+    - name: {{ litellm.paths.master_key_file }}
+    - require:
+      - file: {{ tplroot }}-config-file-config-dir-managed
+{%- else %}
+
 {{ tplroot }}-config-environ-master-key-file-managed:
   file.managed:
     - name: {{ litellm.paths.master_key_file }}
@@ -32,8 +42,9 @@ include:
     - user: root
     - group: root
     - mode: '0600'
-    # The key is read from pillar inside the template, so it is in neither the rendered SLS nor
-    # the state return.
+    # The key is read from pillar (or sdb) inside the template, so it is in neither the rendered SLS
+    # nor the state return.
     - show_changes: false
     - require:
       - file: {{ tplroot }}-config-file-config-dir-managed
+{%- endif %}

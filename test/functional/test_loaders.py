@@ -4,7 +4,7 @@ every SLS rendering into well-named states, the module's manual (sys.doc), test-
 import re
 
 import pytest
-from helpers import REPO
+from helpers import REPO, load_module
 from salt.exceptions import CommandExecutionError
 
 KEY = "sk-functional-" + "0123456789abcdef"
@@ -89,3 +89,22 @@ def test_healthy_under_test_mode_waits_for_nothing(loaders, set_pillar, minion_o
     assert ret.result is None
     assert ret.changes == {}
     assert "Would wait" in ret.comment
+
+
+def test_master_key_template_matches_what_rotation_writes(loaders, set_pillar, tmp_path):
+    # Rotation (sdb mode) rewrites the file itself; a byte of difference would make the next apply
+    # "change" it and restart the proxy.
+    set_pillar(GOOD)
+    dest = tmp_path / "master_key.env"
+    loaders.modules.cp.get_template("salt://litellm/files/default/master_key.env.jinja", str(dest),
+                                    template="jinja", tplroot="litellm")
+    module = load_module("_modules/litellm.py", "litellm_for_functional")
+    assert dest.read_text() == module.master_key_file_text(KEY)
+
+
+def test_generate_mode_renders_the_generating_state(loaders, set_pillar):
+    set_pillar({k: v for k, v in GOOD.items() if k != "master_key"} | {"master_key_source": "generate"})
+    rendered = loaders.modules.state.show_sls("litellm.config.environ")
+    assert isinstance(rendered, dict), rendered
+    assert "master_key_generated" in rendered["litellm-config-environ-master-key-generated"]["litellm"]
+    assert "litellm-config-environ-master-key-file-managed" not in rendered

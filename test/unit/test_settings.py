@@ -136,3 +136,76 @@ def test_read_env_file_value(tmp_path: pathlib.Path):
 def test_readme_pillar_reference_is_generated_from_the_schema():
     tool = load_module("tools/pillar_reference.py", "pillar_reference")
     assert tool.reference() in (REPO / "README.md").read_text(), "run: python3 tools/pillar_reference.py --update"
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("30d", 2592000), ("12h", 43200), ("90m", 5400), ("45s", 45),
+                                               ("2w", 1209600), (3600, 3600), ("1.5h", 5400), ("10", 10)])
+def test_parse_age(text, seconds):
+    assert mod.parse_age(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "30x", "-1d", "0", True, "d30"])
+def test_parse_age_refuses_nonsense(text):
+    with pytest.raises(ValueError):
+        mod.parse_age(text)
+
+
+def test_format_age():
+    assert mod.format_age(3 * 86400 + 4 * 3600 + 5) == "3d 4h"
+    assert mod.format_age(59) == "59s"
+    assert mod.format_age(3600) == "1h"
+
+
+def test_new_keys_are_valid_distinct_and_fingerprints_short():
+    keys = {mod.new_master_key() for _ in range(50)}
+    assert len(keys) == 50
+    for key in keys:
+        assert mod.master_key_problem(key) is None
+        assert len(key) >= 40
+        fp = mod.fingerprint(key)
+        assert len(fp) == 12 and fp not in key
+
+
+def test_write_secret_file_is_atomic_and_root_only(tmp_path):
+    path = tmp_path / "master_key.env"
+    path.write_text("old\n")
+    mod.write_secret_file(str(path), mod.master_key_file_text("sk-new-0123456789abcdef"))
+    assert path.read_text().endswith("LITELLM_MASTER_KEY=sk-new-0123456789abcdef\n")
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert [p.name for p in tmp_path.iterdir()] == ["master_key.env"]  # no temp file left
+
+
+@pytest.mark.parametrize(("settings", "source"), [
+    ({"master_key": "sk-abc-0123456789abcdef"}, "pillar"),
+    ({"master_key": "sdb://store/key"}, "sdb"),
+    ({"master_key_source": "generate"}, "generate"),
+])
+def test_key_source(settings, source):
+    assert mod.key_source({"master_key_source": "pillar", **settings}) == source
+
+
+def test_generate_mode_refuses_a_pillar_key_too():
+    errors = mod.validate_settings(merged(master_key_source="generate", master_key="sk-abc-0123456789abcdef"))
+    assert errors and errors[0].startswith("litellm:master_key:")
+    assert "sk-abc" not in errors[0]
+
+
+def _report(proxy_ok=True, backends=None, models=None):
+    proxy = {"ok": proxy_ok, "problem": None if proxy_ok else "proxy at x does not answer"}
+    return {"proxy": proxy, "backends": backends or {}, "models": models or {}}
+
+
+def test_health_verdict_healthy_degraded_unhealthy():
+    up = {"up": True, "error": None, "missing": []}
+    down = {"up": False, "error": "Connection refused", "missing": []}
+    full = {"m": {"backends_up": 2, "backends_total": 2}}
+    half = {"m": {"backends_up": 1, "backends_total": 2}}
+    none = {"m": {"backends_up": 0, "backends_total": 2}}
+    assert mod.health_verdict(_report(backends={"a": up, "b": up}, models=full))["status"] == "healthy"
+    degraded = mod.health_verdict(_report(backends={"a": up, "b": down}, models=half))
+    assert degraded["status"] == "degraded" and degraded["healthy"] is True
+    assert "backend b down (Connection refused)" in degraded["summary"]
+    dead = mod.health_verdict(_report(backends={"a": down, "b": down}, models=none))
+    assert dead["status"] == "unhealthy" and dead["healthy"] is False
+    assert "model m: no backend can serve it" in dead["summary"]
+    assert mod.health_verdict(_report(proxy_ok=False, models=full))["healthy"] is False
