@@ -1234,18 +1234,16 @@ def _install_key(merged, source, key):
 
 
 def _restart_and_verify(merged, new_key, old_key):
-    try:
-        restarted = __salt__["service.restart"](merged["service_name"])
-    except CommandExecutionError as exc:
-        restarted, error = False, str(exc)
-    else:
-        error = None
+    unit = f"{merged['service_name']}.service"
+    # A unit that hit its start limit refuses restarts until reset.
+    __salt__["cmd.run_all"](["systemctl", "reset-failed", unit], python_shell=False, ignore_retcode=True)
+    restart = __salt__["cmd.run_all"](["systemctl", "restart", unit], python_shell=False, ignore_retcode=True)
+    if restart["retcode"] != 0:
+        # Definitive (e.g. a failing ExecStartPre): no point waiting for the proxy.
+        return f"systemctl restart {unit} failed: {(restart['stderr'] or restart['stdout']).strip()[:300]}"
     deadline = time.monotonic() + merged["startup_timeout"]
     base_url = proxy_base_url(merged["bind_host"], merged["bind_port"])
-    problem = wait_for_key(base_url, new_key, old_key, deadline)
-    if problem and not restarted:
-        problem = f"restart failed ({error or 'systemctl restart returned an error'}); {problem}"
-    return problem
+    return wait_for_key(base_url, new_key, old_key, deadline)
 
 
 def rotate_master_key(test=False, tplroot=DEFAULT_TPLROOT):

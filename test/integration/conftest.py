@@ -53,9 +53,18 @@ def salt_master(salt_factories, pillar_dir):
         yield factory
 
 
+SDB_DATABASE = "/var/lib/litellm-test/sdb.sqlite"
+SDB_URI = "sdb://litellm_sdb/master_key"
+
+
 @pytest.fixture(scope="session")
 def salt_minion(salt_master):
-    factory = salt_master.salt_minion_daemon("minion", max_start_attempts=1)
+    overrides = {
+        # A writable sdb store for the sdb:// key-source tests (see sdb/test_sqlite.py).
+        "sdb_dirs": [str(pathlib.Path(__file__).parent / "sdb")],
+        "litellm_sdb": {"driver": "test_sqlite", "database": SDB_DATABASE},
+    }
+    factory = salt_master.salt_minion_daemon("minion", overrides=overrides, max_start_attempts=1)
     with factory.started():
         # The formula's modules reach the minion the way an operator's do.
         ret = factory.salt_call_cli().run("saltutil.sync_all")
