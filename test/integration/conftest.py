@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 import yaml
-from helpers import REPO
+from helpers import REPO, StandinFleet, free_port
 
 CACHE = pathlib.Path(os.environ.get("LITELLM_FORMULA_CACHE", "/var/cache/litellm-formula"))
 WHEELS = CACHE / "wheels"
@@ -75,6 +75,24 @@ def salt_minion(salt_master):
 @pytest.fixture(scope="session")
 def salt_cli(salt_master):
     return salt_master.salt_cli(timeout=900)
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    """Two Ollama API stand-ins, `a` and `b`, for one test module."""
+    fleet = StandinFleet()
+    fleet.start("a")
+    fleet.start("b")
+    try:
+        yield fleet
+    finally:
+        fleet.stop_all()
+
+
+@pytest.fixture(scope="module")
+def port():
+    """The proxy's port for one test module."""
+    return free_port()
 
 
 class Pillar:

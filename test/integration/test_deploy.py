@@ -17,7 +17,7 @@ import time
 import pytest
 import yaml
 from conftest import MASTER_KEY, SERVICE, base_pillar
-from helpers import REPO, StandinFleet, free_port, http, wait_for_port
+from helpers import REPO, free_port, http, wait_for_port
 
 pytestmark = pytest.mark.integration
 
@@ -28,22 +28,6 @@ UNIT = pathlib.Path(f"/etc/systemd/system/{SERVICE}.service")
 VENV = pathlib.Path("/opt/litellm/venv")
 MODEL = "phi3-3.8b"
 RETURNS = []  # every state return of this module, for the secrets test
-
-
-@pytest.fixture(scope="module")
-def fleet():
-    fleet = StandinFleet()
-    fleet.start("a")
-    fleet.start("b")
-    try:
-        yield fleet
-    finally:
-        fleet.stop_all()
-
-
-@pytest.fixture(scope="module")
-def port():
-    return free_port()
 
 
 @pytest.fixture(scope="module")

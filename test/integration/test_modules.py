@@ -13,7 +13,7 @@ import time
 
 import pytest
 from conftest import SDB_URI, SERVICE, base_pillar
-from helpers import StandinFleet, free_port, http, wait_for_port
+from helpers import StandinFleet, http, wait_for_port
 
 pytestmark = pytest.mark.integration
 
@@ -22,22 +22,6 @@ TAG = "phi3:3.8b-mini-128k-instruct-q8_0"
 SEEN = []  # every salt return and event of this module, for the leak checks
 DROPIN = pathlib.Path(f"/etc/systemd/system/{SERVICE}.service.d/zz-test-fail-new-key.conf")
 GUARD = pathlib.Path("/run/litellm-test")
-
-
-@pytest.fixture(scope="module")
-def fleet():
-    fleet = StandinFleet()
-    fleet.start("a")
-    fleet.start("b")
-    try:
-        yield fleet
-    finally:
-        fleet.stop_all()
-
-
-@pytest.fixture(scope="module")
-def port():
-    return free_port()
 
 
 @pytest.fixture(scope="module")
