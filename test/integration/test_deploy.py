@@ -241,6 +241,21 @@ def test_f_pillar_change_applies_with_one_restart(salt_cli, salt_minion, host, p
     assert changed(again) == {}
 
 
+def test_a_config_litellm_rejects_never_replaces_the_live_one(salt_cli, salt_minion, pillar, host):
+    new = test_e_test_mode_predicts_changes_and_changes_nothing.new_pillar
+    before, pid = _sha(CONFIG), host.main_pid()
+    # Passes the pillar schema (extra_config is free-form), but LiteLLM's Router refuses it.
+    pillar.set({**new, "extra_config": {"router_settings": {"routing_strategy": "no-such-strategy"}}})
+    ret = apply(salt_cli, salt_minion, "litellm")
+    assert ret.returncode != 0
+    comment = failed(ret)["litellm-config-file-config-managed"]
+    assert "check_cmd execution failed" in comment and "LiteLLM rejects this config" in comment
+    assert _sha(CONFIG) == before
+    assert host.main_pid() == pid
+    assert http("GET", f"http://127.0.0.1:{new['bind_port']}/v1/models", headers=auth())[0] == 200
+    pillar.set(new)
+
+
 def _previous_release():
     text = (REPO / "requirements-litellm.txt").read_text()
     return next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("# previous:"))
