@@ -205,6 +205,24 @@ def _pip_index(value):
     return None if urllib.parse.urlsplit(value).scheme in ("http", "https", "file") else "an http(s) or file URL"
 
 
+SYSTEMD_IP_KEYWORDS = {"any", "localhost", "link-local", "multicast"}
+
+
+def _ip_allow(value):
+    for item in value:
+        if not isinstance(item, str):
+            return "a list of networks (10.0.0.0/8, fd00::/8, 192.0.2.7) or any, localhost, link-local, multicast"
+        if item in SYSTEMD_IP_KEYWORDS:
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            return f"networks such as 10.0.0.0/8 or 192.0.2.7 (not {item!r}), or any, localhost, link-local, multicast"
+    if "any" in value and len(value) > 1:
+        return "either [any] (no IP firewall) or a list of networks, not both"
+    return None
+
+
 def _log_level(value):
     return None if value in LOG_LEVELS else "one of " + ", ".join(sorted(LOG_LEVELS))
 
@@ -252,7 +270,8 @@ SCHEMA = [
     Field("health_check:max_tokens", int, "tokens a probe generates (never 0: Ollama reads it as unlimited)",
           _between(1, 64)),
     Field("startup_timeout", int, "seconds an apply waits for the proxy after a (re)start", _between(5, 900)),
-    Field("ip_address_allow", list, "if set: IPAddressDeny=any plus these networks (clients and backends)", _strings),
+    Field("ip_address_allow", list, "networks the proxy may talk to (clients and backends): IPAddressDeny=any plus "
+          "these, localhost and literal backend addresses; [any] turns the IP firewall off", _ip_allow),
     Field("extra_config", dict, "merged last into config.yaml (escape hatch for LiteLLM settings)"),
     Field("clean_remove_user", bool, "litellm.clean also removes the service user and group"),
 ]
@@ -574,6 +593,28 @@ def paths(settings):
         "master_key_file": f"{config_dir}/master_key.env",
         "unit_file": f"/etc/systemd/system/{settings['service_name']}.service",
     }
+
+
+def ip_address_allow(settings):
+    """IPAddressAllow= entries for the unit, or None for no IP firewall (``[any]``).
+
+    Localhost and every backend given as a literal address are always allowed; backends given by
+    name must lie in the listed networks (with the DNS servers that resolve them).
+    """
+    listed = list(settings["ip_address_allow"])
+    if listed == ["any"]:
+        return None
+    allowed = ["localhost"]
+    for url in settings["backends"]:
+        host = urllib.parse.urlsplit(url).hostname
+        try:
+            allowed.append(str(ipaddress.ip_address(host)))
+        except ValueError:
+            pass  # a name: covered by the listed networks
+    for entry in listed:
+        if entry not in allowed:
+            allowed.append(entry)
+    return allowed
 
 
 def proxy_base_url(bind_host, bind_port):
@@ -988,8 +1029,10 @@ def settings(tplroot=DEFAULT_TPLROOT, validate=True):
     public = {key: value for key, value in merged.items() if key != "master_key"}
     try:
         public["paths"] = paths(merged)
-    except (KeyError, TypeError, AttributeError):
-        public["paths"] = {}  # unvalidated and broken: callers that need paths validate first
+        public["unit_ip_address_allow"] = ip_address_allow(merged)
+    except (KeyError, TypeError, AttributeError, ValueError):
+        public["paths"] = {}  # unvalidated and broken: callers that need these validate first
+        public["unit_ip_address_allow"] = None
     return public
 
 

@@ -129,3 +129,33 @@ def master_key_rotated(name, max_age="30d", force=False, tplroot="litellm"):
         ret["result"] = False
         ret["comment"] = outcome["comment"]
     return ret
+
+
+def unit_reset(name):
+    """
+    Clear the failed state and the start-rate counter of the systemd unit ``name`` (without
+    ``.service``), so that the start or restart that follows is not refused after a crash loop or a
+    burst of applies. Reports a change only when the unit was in the failed state.
+
+    .. code-block:: yaml
+
+        litellm-unit-reset:
+          litellm.unit_reset:
+            - name: litellm
+    """
+    ret = {"name": name, "result": True, "changes": {}, "comment": ""}
+    unit = f"{name}.service"
+    failed = __salt__["cmd.retcode"](["systemctl", "is-failed", "--quiet", unit], python_shell=False,
+                                     ignore_retcode=True) == 0
+    if __opts__["test"]:
+        ret["result"] = None if failed else True
+        ret["comment"] = f"Would reset the failed state of {unit}" if failed else f"{unit} is not failed"
+        return ret
+    # Also when not failed: it zeroes the start-rate counter that restarts by Salt count against.
+    __salt__["cmd.run_all"](["systemctl", "reset-failed", unit], python_shell=False, ignore_retcode=True)
+    if failed:
+        ret["changes"] = {"unit": "failed -> reset"}
+        ret["comment"] = f"Reset the failed state of {unit}"
+    else:
+        ret["comment"] = f"{unit} is not failed; start-rate counter cleared"
+    return ret

@@ -15,6 +15,7 @@ Fault knobs, from the command line or at run time with ``POST /_standin`` (JSON,
   fail_status   answer every /api call with this HTTP status (e.g. 500); 0 = off
   delay         seconds to wait before answering (slow backend)
   hang          accept and never answer (until the knob is turned off)
+  token_delay   seconds between streamed chunks (a slow generation, to die in the middle of)
   models        the models this instance has (a model missing here gets 404)
 A backend that refuses connections is simply this process stopped.
 """
@@ -40,25 +41,27 @@ def digest(name):
 
 
 class Knobs:
-    def __init__(self, name, models, fail_status=0, delay=0.0, hang=False):
+    def __init__(self, name, models, fail_status=0, delay=0.0, hang=False, token_delay=0.0):
         self.lock = threading.Lock()
         self.name = name
         self.models = list(models)
         self.fail_status = fail_status
         self.delay = delay
         self.hang = hang
+        self.token_delay = token_delay
         self.requests = 0
 
     def update(self, data):
         with self.lock:
-            for key in ("fail_status", "delay", "hang", "models"):
+            for key in ("fail_status", "delay", "hang", "models", "token_delay"):
                 if key in data:
                     setattr(self, key, data[key])
 
     def snapshot(self):
         with self.lock:
             return {"name": self.name, "models": list(self.models), "fail_status": self.fail_status,
-                    "delay": self.delay, "hang": self.hang, "requests": self.requests}
+                    "delay": self.delay, "hang": self.hang, "token_delay": self.token_delay,
+                    "requests": self.requests}
 
 
 def tokens_for(knobs, model, prompt_words, limit):
@@ -192,7 +195,10 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("X-Standin-Instance", self.knobs.name)
         self.end_headers()
+        token_delay = float(self.knobs.snapshot()["token_delay"])
         for chunk in list(chunks) + [final]:
+            if token_delay:
+                time.sleep(token_delay)
             line = json.dumps(chunk).encode() + b"\n"
             self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
             self.wfile.flush()
@@ -273,8 +279,10 @@ def main(argv=None):
     parser.add_argument("--fail-status", type=int, default=0)
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--hang", action="store_true")
+    parser.add_argument("--token-delay", type=float, default=0.0)
     args = parser.parse_args(argv)
-    knobs = Knobs(args.name, [m for m in args.models.split(",") if m], args.fail_status, args.delay, args.hang)
+    knobs = Knobs(args.name, [m for m in args.models.split(",") if m], args.fail_status, args.delay, args.hang,
+                  args.token_delay)
     server = make_server(args.host, args.port, knobs)
     print(f"ollama-standin {args.name} listening on {args.host}:{server.server_address[1]}", flush=True)
     try:

@@ -37,3 +37,18 @@ include:
     - require:
       - file: {{ tplroot }}-config-file-config-dir-managed
       - sls: {{ sls_package_install }}
+
+{%- if litellm.log_level == 'DEBUG' %}
+
+# Said on every apply: DEBUG logs request details into the journal and costs 4x in throughput.
+{{ tplroot }}-config-file-debug-logging-warned:
+  test.configurable_test_state:
+    - changes: false
+    - result: true
+    - comment: >-
+        WARNING: litellm:log_level is DEBUG. LiteLLM then logs request details (prompts, headers,
+        backend answers) to the journal and serves about 4x fewer requests. Use it only to debug,
+        on a proxy without real traffic, and set INFO again after.
+    - warnings:
+      - "litellm:log_level is DEBUG: request details go to the journal; never in production"
+{%- endif %}

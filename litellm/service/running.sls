@@ -16,17 +16,12 @@ include:
   - {{ sls_config_environ }}
   - {{ sls_service_unit }}
 
-# Restarts by Salt count against StartLimitBurst= like crash restarts do: a few applies in a row
-# must not leave the unit refusing to start. Only when a restart is coming.
-{{ tplroot }}-service-running-start-limit-reset:
-  cmd.run:
-    - name: systemctl reset-failed {{ litellm.service_name }}.service
-    # 1: the unit is not loaded yet (first apply): nothing to reset.
-    - success_retcodes: [1]
-    - onchanges:
-      - sls: {{ sls_package_install }}
-      - sls: {{ sls_config_file }}
-      - sls: {{ sls_config_environ }}
+# A crash loop leaves the unit failed and refusing starts; restarts by Salt count against
+# StartLimitBurst= too. Clear both so the start or restart below is not refused.
+{{ tplroot }}-service-running-unit-reset:
+  litellm.unit_reset:
+    - name: {{ litellm.service_name }}
+    - require:
       - sls: {{ sls_service_unit }}
 
 # One restart per apply whatever changed; none when nothing did.
@@ -41,7 +36,7 @@ include:
       - sls: {{ sls_service_unit }}
     - require:
       - sls: {{ sls_user_account }}
-      - cmd: {{ tplroot }}-service-running-start-limit-reset
+      - litellm: {{ tplroot }}-service-running-unit-reset
 
 # After a (re)start: bounded wait until the proxy answers and serves every model.
 {{ tplroot }}-service-running-proxy-healthy:

@@ -67,14 +67,15 @@ def test_every_public_function_is_documented_with_a_cli_example(loaders):
 
 
 def test_the_unit_carries_the_hardening_and_no_secret(loaders, set_pillar, tmp_path):
-    set_pillar({**GOOD, "ip_address_allow": ["10.0.0.0/8"]})
+    set_pillar({**GOOD, "backends": ["http://192.0.2.7:11434", "http://ollama.example:11434"],
+                "ip_address_allow": ["10.0.0.0/8"]})
     dest = tmp_path / "litellm.service"
     loaders.modules.cp.get_template("salt://litellm/files/default/litellm.service.jinja", str(dest),
                                     template="jinja", tplroot="litellm")
     unit = dest.read_text()
     for directive in ("NoNewPrivileges=yes", "ProtectSystem=strict", "CapabilityBoundingSet=\n",
                       "SystemCallFilter=@system-service", "IPAddressDeny=any",
-                      "IPAddressAllow=localhost 10.0.0.0/8", "EnvironmentFile=/etc/litellm/master_key.env"):
+                      "IPAddressAllow=localhost 192.0.2.7 10.0.0.0/8\n", "EnvironmentFile=/etc/litellm/master_key.env"):
         assert directive in unit
     assert KEY not in unit
 
@@ -108,3 +109,11 @@ def test_generate_mode_renders_the_generating_state(loaders, set_pillar):
     assert isinstance(rendered, dict), rendered
     assert "master_key_generated" in rendered["litellm-config-environ-master-key-generated"]["litellm"]
     assert "litellm-config-environ-master-key-file-managed" not in rendered
+
+
+def test_ip_firewall_can_be_turned_off(loaders, set_pillar, tmp_path):
+    set_pillar({**GOOD, "ip_address_allow": ["any"]})
+    dest = tmp_path / "litellm.service"
+    loaders.modules.cp.get_template("salt://litellm/files/default/litellm.service.jinja", str(dest),
+                                    template="jinja", tplroot="litellm")
+    assert "IPAddress" not in dest.read_text()

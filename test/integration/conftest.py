@@ -43,6 +43,8 @@ def pillar_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def salt_master(salt_factories, pillar_dir):
     overrides = {
+        # The most verbose level Salt has: the secrets tests read these logs.
+        "log_level_logfile": "all",
         "file_roots": {"base": [str(REPO)]},
         "pillar_roots": {"base": [str(pillar_dir)]},
         "worker_threads": 2,
@@ -60,6 +62,7 @@ SDB_URI = "sdb://litellm_sdb/master_key"
 @pytest.fixture(scope="session")
 def salt_minion(salt_master):
     overrides = {
+        "log_level_logfile": "all",
         # A writable sdb store for the sdb:// key-source tests (see sdb/test_sqlite.py).
         "sdb_dirs": [str(pathlib.Path(__file__).parent / "sdb")],
         "litellm_sdb": {"driver": "test_sqlite", "database": SDB_DATABASE},
@@ -103,7 +106,9 @@ class Pillar:
         self.minion = minion
 
     def set(self, data):
-        self.path.write_text(yaml.safe_dump({"litellm": data}, sort_keys=False))
+        # Plain YAML, no Jinja: at Salt's most verbose log levels the text a Jinja render produces is
+        # logged, pillar secrets included (README: "Secrets").
+        self.path.write_text("#!yaml\n" + yaml.safe_dump({"litellm": data}, sort_keys=False))
         ret = self.minion.salt_call_cli().run("saltutil.refresh_pillar", wait=True)
         assert ret.returncode == 0, ret
 

@@ -143,12 +143,12 @@ def test_d_second_apply_changes_nothing_and_keeps_the_process(salt_cli, salt_min
     assert host.main_pid() == pid
 
 
-def test_unit_exposure_is_at_most_1_1(host, record_figure):
+def test_unit_exposure_is_at_most_1_0(host, record_figure):
     out = host.run("systemd-analyze", "security", "--no-pager", f"{SERVICE}.service").stdout
     line = next(line for line in out.splitlines() if "Overall exposure level" in line)
     exposure = float(line.split(":")[1].split()[0])
     record_figure("systemd-analyze security exposure (defaults)", exposure)
-    assert exposure <= 1.1, line
+    assert exposure <= 1.0, line
 
 
 def test_h_master_key_stays_secret(salt_master, salt_minion, host):

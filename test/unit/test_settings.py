@@ -63,6 +63,8 @@ def test_merge_order_defaults_os_family_lookup_pillar():
         ({"router": {"routing_strategy": "random"}}, "litellm:router:routing_strategy"),
         ({"environment": {"PORT": "1"}}, "litellm:environment:PORT"),
         ({"colour": "blue"}, "litellm:colour"),
+        ({"ip_address_allow": ["10.0.0.0/33"]}, "litellm:ip_address_allow"),
+        ({"ip_address_allow": ["any", "10.0.0.0/8"]}, "litellm:ip_address_allow"),
     ],
 )
 def test_bad_values_name_the_key(pillar, key):
