@@ -83,6 +83,17 @@ RESERVED_ENV = {
     "LITELLM_LOCAL_MODEL_COST_MAP",
     "OLLAMA_API_BASE",
     "HOME",
+    # Would let the proxy start with a missing or publicly known key.
+    "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY",
+}
+# extra_config keys the formula owns or refuses: (section, key) -> why.
+REFUSED_EXTRA_CONFIG = {
+    ("general_settings", "master_key"): "the key comes from the environment file, never config.yaml",
+    ("general_settings", "dangerously_permit_weak_or_unset_master_key"): "it lets the proxy run with a "
+    "missing or publicly known key",
+    ("litellm_settings", "set_verbose"): "it logs request details, keys included; use log_level",
+    ("general_settings", "database_url"): "a database URL holds a password: pass it through `environment` "
+    "as DATABASE_URL from a secret store instead",
 }
 MASTER_KEY_ENV = "LITELLM_MASTER_KEY"
 MASTER_KEY_RE = re.compile(r"^sk-[A-Za-z0-9_\-.]{13,}$")
@@ -444,12 +455,25 @@ def _validate_environment(settings, errors):
             errors.append(f"{where}: expected a single-line string or number")
 
 
+def _validate_extra_config(settings, errors):
+    extra = settings.get("extra_config")
+    if not isinstance(extra, dict):
+        return
+    for (section, key), why in sorted(REFUSED_EXTRA_CONFIG.items()):
+        if isinstance(extra.get(section), dict) and key in extra[section]:
+            errors.append(f"{PILLAR_KEY}:extra_config:{section}:{key}: refused: {why}")
+    if "model_list" in extra:
+        errors.append(f"{PILLAR_KEY}:extra_config:model_list: refused: the formula builds it from "
+                      f"{PILLAR_KEY}:models and {PILLAR_KEY}:backends")
+
+
 def validate_settings(settings):
     """Return the list of problems in merged settings (empty when valid). Never shows secrets."""
     if not isinstance(settings, dict):
         return [f"{PILLAR_KEY}: got {_show(settings)}, expected a mapping"]
     errors = []
     _validate_fields(settings, errors)
+    _validate_extra_config(settings, errors)
     if settings.get("master_key_source") == "generate" and settings.get("master_key") not in (None, ""):
         errors.append(f"{PILLAR_KEY}:master_key: set, but master_key_source is generate (the minion keeps its "
                       "own key); remove one of them")
