@@ -1,5 +1,5 @@
 # litellm-formula: every set-up step lives here or in scripts/; run as root on Debian 12.
-.PHONY: test demo demo-keep lint deps
+.PHONY: test demo demo-keep lint deps bench
 
 ## Run lint and the whole test suite inside a throwaway systemd container.
 test:
@@ -18,3 +18,7 @@ lint:
 
 deps:
 	scripts/deps.sh
+
+## Benchmarks: formula vs LiteLLM's defaults and server modes, side by side (prints a markdown table).
+bench:
+	bench/run.sh $(BENCH_ARGS)

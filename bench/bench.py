@@ -1,0 +1,363 @@
+#!/usr/bin/env python3
+"""Benchmarks of litellm-formula, run inside the throwaway systemd container (`make bench`).
+
+Deploys through the formula (salt-call --local), drives bounded load on loopback with wrk, and prints
+one markdown table. Every comparison is measured side by side in this run and given as a ratio.
+
+Pinning (2 cores): single-worker proxies get core 0 (CPUAffinity=0), wrk and the stand-ins core 1
+(taskset). Multi-worker modes need both cores, so they run unpinned and share them with the load.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "test"))
+
+from helpers import DEFAULT_MODEL_TAG, StandinFleet, free_port, http, wait_for_port  # noqa: E402
+
+VENV = pathlib.Path("/opt/litellm/venv")
+CACHE = pathlib.Path(os.environ.get("LITELLM_FORMULA_CACHE", "/var/cache/litellm-formula"))
+KEY = "sk-bench-" + os.urandom(12).hex()
+WORK = pathlib.Path(tempfile.mkdtemp(prefix="litellm-bench.", dir="/var/tmp"))
+SALT_CALL = [str(pathlib.Path(sys.executable).parent / "salt-call"), "-c", str(WORK / "conf"), "--local",
+             "--out=json", "--retcode-passthrough"]
+ROWS = []
+
+
+def sh(*args, check=True, **kwargs):
+    return subprocess.run([str(a) for a in args], check=check, capture_output=True, text=True, **kwargs)
+
+
+def row(part, what, value, ratio=""):
+    ROWS.append((part, what, value, ratio))
+    print(f"  {part} | {what} | {value} | {ratio}", file=sys.stderr, flush=True)
+
+
+# --- deployment through the formula ---------------------------------------------------------------
+
+def setup_salt():
+    (WORK / "conf").mkdir()
+    (WORK / "pillar").mkdir()
+    (WORK / "states").mkdir()
+    (WORK / "states" / "empty.sls").write_text("{}\n")
+    (WORK / "conf" / "minion").write_text(json.dumps({
+        "file_client": "local", "id": "bench", "root_dir": str(WORK / "root"),
+        "file_roots": {"base": [str(REPO), str(WORK / "states")]},
+        "pillar_roots": {"base": [str(WORK / "pillar")]},
+    }))
+    (WORK / "pillar" / "top.sls").write_text(json.dumps({"base": {"*": ["litellm"]}}))
+    sh(*SALT_CALL, "saltutil.sync_all")
+
+
+def set_pillar(backends, port, **extra):
+    data = {"master_key": KEY, "bind_host": "127.0.0.1", "bind_port": port, "backends": backends,
+            "models": [{"name": "bench", "provider": "ollama", "model": DEFAULT_MODEL_TAG}],
+            "pip": {"find_links": [str(CACHE / "wheels")], "no_index": True}, **extra}
+    (WORK / "pillar" / "litellm.sls").write_text("#!yaml\n" + json.dumps({"litellm": data}))
+
+
+def apply(sls="litellm"):
+    start = time.monotonic()
+    ret = sh(*SALT_CALL, "state.apply", sls, check=False)
+    took = time.monotonic() - start
+    if ret.returncode != 0:
+        raise SystemExit(f"apply {sls} failed:\n{ret.stdout[-3000:]}{ret.stderr[-2000:]}")
+    return took
+
+
+# --- measurements ---------------------------------------------------------------------------------
+
+def unit_pids(unit):
+    cgroup = sh("systemctl", "show", "-p", "ControlGroup", "--value", unit).stdout.strip()
+    procs = pathlib.Path("/sys/fs/cgroup/systemd") / cgroup.lstrip("/") / "cgroup.procs"
+    if not procs.exists():
+        procs = pathlib.Path("/sys/fs/cgroup/unified") / cgroup.lstrip("/") / "cgroup.procs"
+    return [int(p) for p in procs.read_text().split()]
+
+
+def cpu_seconds(pids):
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError):
+            pass
+    return total / ticks
+
+
+def pss_mb(pids):
+    total = 0
+    for pid in pids:
+        try:
+            for line in pathlib.Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def wrk(url, body, concurrency, seconds, headers=None):
+    script = WORK / "post.lua"
+    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(body))}",
+             'wrk.headers["Content-Type"] = "application/json"']
+    lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in (headers or {}).items()]
+    lines += ['done = function(summary, latency, requests)',
+              '  io.write(string.format("RESULT %d %d %d %d %d\\n", summary.requests, '
+              'summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.timeout, '
+              'latency:percentile(50), latency:percentile(99), summary.duration))',
+              'end']
+    script.write_text("\n".join(lines) + "\n")
+    out = sh("taskset", "-c", "1", "wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "30s",
+             "-s", script, url).stdout
+    fields = next(line for line in out.splitlines() if line.startswith("RESULT")).split()[1:]
+    requests, errors, p50, p99, duration_us = map(int, fields)
+    return {"requests": requests, "errors": errors, "rps": requests / (duration_us / 1e6),
+            "p50_ms": p50 / 1000, "p99_ms": p99 / 1000}
+
+
+def startup(unit, port):
+    start = time.monotonic()
+    sh("systemctl", "restart", unit)
+    while time.monotonic() - start < 120:
+        if http("GET", f"http://127.0.0.1:{port}/health/liveliness", timeout=2)[0] == 200:
+            return time.monotonic() - start
+        time.sleep(0.1)
+    raise SystemExit(f"{unit} did not come up")
+
+
+def chat_body(stream):
+    return {"model": "bench", "messages": [{"role": "user", "content": "Say hello"}], "stream": stream}
+
+
+def measure_proxy(label, unit, port, seconds, concurrencies, results):
+    auth = {"Authorization": f"Bearer {KEY}"}
+    up = startup(unit, port)
+    for _ in range(20):  # warm up
+        http("POST", f"http://127.0.0.1:{port}/v1/chat/completions", chat_body(False), auth)
+    pids = unit_pids(unit)
+    for stream in (False, True):
+        for conc in concurrencies:
+            before = cpu_seconds(unit_pids(unit))
+            r = wrk(f"http://127.0.0.1:{port}/v1/chat/completions", chat_body(stream), conc, seconds, auth)
+            r["cpu_ms_per_req"] = (cpu_seconds(unit_pids(unit)) - before) * 1000 / max(1, r["requests"])
+            results[(label, stream, conc)] = r
+    results[(label, "pss")] = pss_mb(pids)
+    results[(label, "startup")] = up
+
+
+# --- the parts -----------------------------------------------------------------------------------
+
+def transient_proxy(name, port, args, config, env, pin):
+    # Readable by the service user; holds no key (os.environ/LITELLM_MASTER_KEY).
+    WORK.chmod(0o711)
+    cfg = WORK / f"{name}.yaml"
+    cfg.write_text(json.dumps(config))
+    cfg.chmod(0o644)
+    props = ["-p", "User=litellm", "-p", "WorkingDirectory=/var/lib/litellm"]
+    if pin:
+        props += ["-p", "CPUAffinity=0"]
+    envs = [f"--setenv={k}={v}" for k, v in env.items()]
+    sh("systemctl", "stop", f"{name}.service", check=False)
+    sh("systemctl", "reset-failed", f"{name}.service", check=False)
+    sh("systemd-run", f"--unit={name}", *props, *envs, VENV / "bin/litellm", "--config", cfg,
+       "--host", "127.0.0.1", "--port", port, *args)
+    wait_for_port(port, timeout=120)
+    return f"{name}.service"
+
+
+def out_of_the_box_config(backends):
+    return {"model_list": [{"model_name": "bench", "litellm_params": {"model": f"ollama_chat/{DEFAULT_MODEL_TAG}",
+                                                                      "api_base": b}} for b in backends],
+            "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"}}
+
+
+def part_gateway(args, standin, results):
+    seconds, concs = args.seconds, args.concurrency
+    direct = {}
+    for conc in concs:
+        direct[conc] = wrk(f"{standin.url}/api/chat", {"model": DEFAULT_MODEL_TAG, "stream": False,
+                                                        "messages": [{"role": "user", "content": "Say hello"}]},
+                           conc, seconds)
+    results[("direct",)] = direct
+    # The formula's default deployment, pinned to core 0 for the measurement.
+    pin_dropin(True)
+    measure_proxy("formula default (uvicorn, 1 worker)", "litellm.service", args.port, seconds, concs, results)
+    pin_dropin(False)
+    env = {"LITELLM_MASTER_KEY": KEY, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OLLAMA_API_BASE": standin.url}
+    modes = [("out-of-the-box CLI (uvicorn, 1 worker)", [], True),
+             ("uvicorn, 2 workers", ["--num_workers", "2"], False),
+             ("gunicorn, 2 workers", ["--run_gunicorn", "--num_workers", "2"], False),
+             ("granian, 2 workers", ["--run_granian", "--num_workers", "2"], False)]
+    for index, (label, cli, pin) in enumerate(modes):
+        port = free_port()
+        try:
+            unit = transient_proxy(f"bench-mode-{index}", port, cli, out_of_the_box_config([standin.url]), env, pin)
+            measure_proxy(label, unit, port, seconds, concs, results)
+        except (SystemExit, subprocess.CalledProcessError, TimeoutError) as exc:
+            results[(label, "error")] = str(exc)[:200]
+        finally:
+            sh("systemctl", "stop", f"bench-mode-{index}.service", check=False)
+
+
+def pin_dropin(on):
+    dropin = pathlib.Path("/etc/systemd/system/litellm.service.d/zz-bench-pin.conf")
+    if on:
+        dropin.parent.mkdir(exist_ok=True)
+        dropin.write_text("[Service]\nCPUAffinity=0\n")
+    elif dropin.exists():
+        dropin.unlink()
+    sh("systemctl", "daemon-reload")
+
+
+def sequential(port, n):
+    auth = {"Authorization": f"Bearer {KEY}"}
+    failed, latencies = 0, []
+    for _ in range(n):
+        start = time.monotonic()
+        status = http("POST", f"http://127.0.0.1:{port}/v1/chat/completions", chat_body(False), auth, 60)[0]
+        latencies.append((time.monotonic() - start) * 1000)
+        failed += status != 200
+    latencies.sort()
+    return failed, latencies[int(len(latencies) * 0.99) - 1]
+
+
+def part_failover(args, fleet, results):
+    a, b = fleet.members[:2]
+    set_pillar([a.url, b.url], args.port)
+    apply()
+    wait_for_port(args.port)
+    env = {"LITELLM_MASTER_KEY": KEY, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OLLAMA_API_BASE": a.url}
+    port = free_port()
+    transient_proxy("bench-ootb-router", port, [], out_of_the_box_config([a.url, b.url]), env, False)
+    time.sleep(5)
+    b.stop()
+    try:
+        results[("failover", "formula")] = sequential(args.port, args.failover_requests)
+        results[("failover", "out-of-the-box")] = sequential(port, args.failover_requests)
+    finally:
+        b.start()
+        sh("systemctl", "stop", "bench-ootb-router.service", check=False)
+
+
+def part_fanout(args, results):
+    for total in (1, 8, 32):
+        hanging = total // 4
+        fleet = StandinFleet()
+        try:
+            members = [fleet.start(f"h{i}", extra_args=["--hang"] if i >= total - hanging else [])
+                       for i in range(total)]
+            set_pillar([m.url for m in members], args.port)
+            apply()
+            out = sh(*SALT_CALL, "litellm.health", "timeout=3", check=False).stdout
+            report = json.loads(out)["local"]
+            results[("fanout", total)] = (hanging, report["duration_ms"] / 1000)
+        finally:
+            fleet.stop_all()
+
+
+def part_apply(args, standin, results):
+    set_pillar([standin.url], args.port)
+    results[("apply", "first")] = apply()
+    wait_for_port(args.port)
+    noop = [apply() for _ in range(3)]
+    floor = [apply("empty") for _ in range(3)]
+    results[("apply", "noop")] = statistics.median(noop)
+    results[("apply", "floor")] = statistics.median(floor)
+
+
+# --- report --------------------------------------------------------------------------------------
+
+def fmt(value, unit="", digits=1):
+    return f"{value:.{digits}f}{unit}"
+
+
+def report(results, args):
+    lines = ["| part | what | figure | ratio |", "| --- | --- | --- | --- |"]
+    add = lambda *cells: lines.append("| " + " | ".join(str(c) for c in cells) + " |")  # noqa: E731
+    base = "out-of-the-box CLI (uvicorn, 1 worker)"
+    for conc in args.concurrency:
+        d = results[("direct",)][conc]
+        add("1 gateway cost", f"direct to the stand-in, c={conc}", f"{d['rps']:.0f} req/s, p50 {d['p50_ms']:.1f} ms, "
+            f"p99 {d['p99_ms']:.1f} ms", "floor")
+    labels = ["formula default (uvicorn, 1 worker)", base, "uvicorn, 2 workers", "gunicorn, 2 workers",
+              "granian, 2 workers"]
+    for label in labels:
+        if (label, "error") in results:
+            add("1 gateway cost", label, "failed: " + results[(label, "error")], "")
+            continue
+        for stream in (False, True):
+            for conc in args.concurrency:
+                r = results[(label, stream, conc)]
+                b = results.get((base, stream, conc))
+                ratio = f"CPU/req x{r['cpu_ms_per_req'] / b['cpu_ms_per_req']:.2f}, req/s x{r['rps'] / b['rps']:.2f} " \
+                        "vs out-of-the-box" if b and label != base else ""
+                add("1 gateway cost", f"{label}, {'stream' if stream else 'plain'}, c={conc}",
+                    f"{r['rps']:.0f} req/s, p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, "
+                    f"{r['cpu_ms_per_req']:.1f} ms CPU/req, {r['errors']} errors", ratio)
+        add("1 gateway cost", f"{label}: memory, startup", f"PSS {results[(label, 'pss')]:.0f} MB, "
+            f"start {results[(label, 'startup')]:.1f} s", "")
+    f_fail, f_p99 = results[("failover", "formula")]
+    o_fail, o_p99 = results[("failover", "out-of-the-box")]
+    n = args.failover_requests
+    add("3 failover (1 of 2 dead)", "formula default router", f"{f_fail}/{n} failed, p99 {f_p99:.1f} ms",
+        f"failures {f_fail} vs {o_fail}")
+    add("3 failover (1 of 2 dead)", "out-of-the-box router", f"{o_fail}/{n} failed, p99 {o_p99:.1f} ms", "")
+    add("4 apply cost", "first apply (wheel cache)", fmt(results[("apply", "first")], " s"), "")
+    noop, floor = results[("apply", "noop")], results[("apply", "floor")]
+    add("4 apply cost", "no-op re-apply (median of 3)", fmt(noop, " s", 2), f"x{noop / floor:.2f} of the floor")
+    add("4 apply cost", "floor: empty SLS (median of 3)", fmt(floor, " s", 2), "")
+    for total in (1, 8, 32):
+        hanging, took = results[("fanout", total)]
+        add("5 health fan-out", f"{total} backends, {hanging} never answering, timeout 3 s", fmt(took, " s", 2),
+            f"{took - 3:+.2f} s vs the timeout")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per measurement")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--failover-requests", type=int, default=1000)
+    args = parser.parse_args()
+    args.port = free_port()
+    results = {}
+    fleet = StandinFleet()
+    try:
+        setup_salt()
+        a = fleet.start("a")
+        fleet.start("b")
+        for member in fleet.members:
+            sh("taskset", "-pc", "1", member.process.pid)
+        part_apply(args, a, results)
+        part_gateway(args, a, results)
+        part_failover(args, fleet, results)
+        part_fanout(args, results)
+    finally:
+        fleet.stop_all()
+        sh(*SALT_CALL, "state.apply", "litellm.clean", check=False)
+        shutil.rmtree(WORK, ignore_errors=True)
+    print(f"\nlitellm-formula benchmark, {time.strftime('%Y-%m-%d')}, litellm {args_version()}, salt "
+          f"{sh(SALT_CALL[0], '--version').stdout.split()[1]}, {os.cpu_count()} cores, "
+          f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB\n")
+    print(report(results, args))
+
+
+def args_version():
+    text = (REPO / "litellm/parameters/defaults.yaml").read_text()
+    return next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.strip().startswith("version:"))
+
+
+if __name__ == "__main__":
+    main()
