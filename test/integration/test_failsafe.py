@@ -41,7 +41,10 @@ def deployed(salt_cli, salt_minion, pillar, good_pillar, port):
     ret = apply(salt_cli, salt_minion)
     assert ret.returncode == 0, ret.data
     wait_for_port(port)
-    return good_pillar
+    yield good_pillar
+    # The next module starts from a clean host, as this one did.
+    pillar.set(good_pillar)
+    assert salt_cli.run("state.apply", "litellm.clean", minion_tgt=salt_minion.id).returncode == 0
 
 
 def apply(salt_cli, minion, *args, **kwargs):
