@@ -619,6 +619,15 @@ def paths(settings):
     }
 
 
+def pip_pins(settings):
+    """``[[distribution, version], ...]`` the virtualenv must hold (extras dropped)."""
+    pins = [["litellm", settings["version"]]]
+    for pin in settings["extra_pip_packages"]:
+        name, _, version = pin.partition("==")
+        pins.append([name.split("[", 1)[0], version])
+    return pins
+
+
 def ip_address_allow(settings):
     """IPAddressAllow= entries for the unit, or None for no IP firewall (``[any]``).
 
@@ -1054,9 +1063,11 @@ def settings(tplroot=DEFAULT_TPLROOT, validate=True):
     try:
         public["paths"] = paths(merged)
         public["unit_ip_address_allow"] = ip_address_allow(merged)
+        public["pip_pins"] = pip_pins(merged)
     except (KeyError, TypeError, AttributeError, ValueError):
         public["paths"] = {}  # unvalidated and broken: callers that need these validate first
         public["unit_ip_address_allow"] = None
+        public["pip_pins"] = []
     return public
 
 

@@ -48,7 +48,8 @@ def setup_salt():
     (WORK / "conf").mkdir()
     (WORK / "pillar").mkdir()
     (WORK / "states").mkdir()
-    (WORK / "states" / "empty.sls").write_text("{}\n")
+    # The floor: an apply of one state that does nothing (an empty SLS is an error to Salt).
+    (WORK / "states" / "empty.sls").write_text("bench-floor:\n  test.nop: []\n")
     (WORK / "conf" / "minion").write_text(json.dumps({
         "file_client": "local", "id": "bench", "root_dir": str(WORK / "root"),
         "file_roots": {"base": [str(REPO), str(WORK / "states")]},
@@ -127,11 +128,18 @@ def wrk(url, body, concurrency, seconds, headers=None):
             "p50_ms": p50 / 1000, "p99_ms": p99 / 1000}
 
 
+def status_of(method, url, body=None, headers=None, timeout=60):
+    try:
+        return http(method, url, body, headers, timeout)[0]
+    except OSError:  # refused, reset, timed out
+        return None
+
+
 def startup(unit, port):
     start = time.monotonic()
     sh("systemctl", "restart", unit)
     while time.monotonic() - start < 120:
-        if http("GET", f"http://127.0.0.1:{port}/health/liveliness", timeout=2)[0] == 200:
+        if status_of("GET", f"http://127.0.0.1:{port}/health/liveliness", timeout=2) == 200:
             return time.monotonic() - start
         time.sleep(0.1)
     raise SystemExit(f"{unit} did not come up")
@@ -145,7 +153,7 @@ def measure_proxy(label, unit, port, seconds, concurrencies, results):
     auth = {"Authorization": f"Bearer {KEY}"}
     up = startup(unit, port)
     for _ in range(20):  # warm up
-        http("POST", f"http://127.0.0.1:{port}/v1/chat/completions", chat_body(False), auth)
+        status_of("POST", f"http://127.0.0.1:{port}/v1/chat/completions", chat_body(False), auth)
     pids = unit_pids(unit)
     for stream in (False, True):
         for conc in concurrencies:
@@ -226,7 +234,7 @@ def sequential(port, n):
     failed, latencies = 0, []
     for _ in range(n):
         start = time.monotonic()
-        status = http("POST", f"http://127.0.0.1:{port}/v1/chat/completions", chat_body(False), auth, 60)[0]
+        status = status_of("POST", f"http://127.0.0.1:{port}/v1/chat/completions", chat_body(False), auth)
         latencies.append((time.monotonic() - start) * 1000)
         failed += status != 200
     latencies.sort()

@@ -211,3 +211,8 @@ def test_health_verdict_healthy_degraded_unhealthy():
     assert dead["status"] == "unhealthy" and dead["healthy"] is False
     assert "model m: no backend can serve it" in dead["summary"]
     assert mod.health_verdict(_report(proxy_ok=False, models=full))["healthy"] is False
+
+
+def test_pip_pins_drop_extras():
+    settings = merged(version="1.108.7", extra_pip_packages=["prisma==0.15.0", "uvloop[x]==0.21.0"])
+    assert mod.pip_pins(settings) == [["litellm", "1.108.7"], ["prisma", "0.15.0"], ["uvloop", "0.21.0"]]
