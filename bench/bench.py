@@ -60,6 +60,8 @@ def setup_salt():
 
 
 def set_pillar(backends, port, **extra):
+    if os.environ.get("BENCH_LOG_LEVEL"):  # to measure what the formula's log level costs
+        extra.setdefault("log_level", os.environ["BENCH_LOG_LEVEL"])
     data = {"master_key": KEY, "bind_host": "127.0.0.1", "bind_port": port, "backends": backends,
             "models": [{"name": "bench", "provider": "ollama", "model": DEFAULT_MODEL_TAG}],
             "pip": {"find_links": [str(CACHE / "wheels")], "no_index": True}, **extra}
