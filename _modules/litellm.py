@@ -1042,6 +1042,17 @@ def _settings(tplroot=DEFAULT_TPLROOT):
     return merge_settings(defaults, os_family, pillar)
 
 
+def _raise_if_invalid(errors):
+    if errors:
+        raise CommandExecutionError("Invalid pillar:\n  " + "\n  ".join(errors))
+
+
+def _valid_settings(tplroot):
+    merged = _settings(tplroot)
+    _raise_if_invalid(validate_settings(merged))
+    return merged
+
+
 def settings(tplroot=DEFAULT_TPLROOT, validate=True):
     """
     Return the merged settings of this minion (defaults, os_family, pillar lookup, pillar), with the
@@ -1054,11 +1065,7 @@ def settings(tplroot=DEFAULT_TPLROOT, validate=True):
 
         salt-call litellm.settings
     """
-    merged = _settings(tplroot)
-    if validate:
-        errors = validate_settings(merged)
-        if errors:
-            raise CommandExecutionError("Invalid pillar:\n  " + "\n  ".join(errors))
+    merged = _valid_settings(tplroot) if validate else _settings(tplroot)
     public = {key: value for key, value in merged.items() if key != "master_key"}
     try:
         public["paths"] = paths(merged)
@@ -1093,8 +1100,7 @@ def validate_pillar(tplroot=DEFAULT_TPLROOT, require_master_key=True):
             problem = problem and problem.replace("master_key:", f"master_key (resolved from {key}):", 1)
         if problem:
             errors.append(problem)
-    if errors:
-        raise CommandExecutionError("Invalid pillar:\n  " + "\n  ".join(errors))
+    _raise_if_invalid(errors)
     return True
 
 
@@ -1208,10 +1214,7 @@ def health(deep=False, timeout=5, strict=False, url=None, tplroot=DEFAULT_TPLROO
         salt-call litellm.health deep=True timeout=3
         salt -G 'roles:llm-proxy' litellm.health strict=True
     """
-    merged = _settings(tplroot)
-    errors = validate_settings(merged)
-    if errors:
-        raise CommandExecutionError("Invalid pillar:\n  " + "\n  ".join(errors))
+    merged = _valid_settings(tplroot)
     report = health_report(
         url or proxy_base_url(merged["bind_host"], merged["bind_port"]),
         _master_key(merged) or "",
@@ -1343,10 +1346,7 @@ def rotate_master_key(test=False, tplroot=DEFAULT_TPLROOT):
         salt-call litellm.rotate_master_key
         salt-call litellm.rotate_master_key test=True
     """
-    merged = _settings(tplroot)
-    errors = validate_settings(merged)
-    if errors:
-        raise CommandExecutionError("Invalid pillar:\n  " + "\n  ".join(errors))
+    merged = _valid_settings(tplroot)
     source = key_source(merged)
     if source == "pillar":
         raise CommandExecutionError(PILLAR_KEY_IS_AUTHORITATIVE)

@@ -1,6 +1,7 @@
 """Integration fixtures: a real salt-master and salt-minion (pytest-salt-factories) inside the
 throwaway systemd container that `make test` boots, serving this repository as the file root."""
 
+import contextlib
 import os
 import pathlib
 import secrets
@@ -156,6 +157,20 @@ class Host:
 
     def now(self):
         return self.run("date", "+%Y-%m-%d %H:%M:%S").stdout.strip()
+
+
+@contextlib.contextmanager
+def service_dropin(name, text, unit=SERVICE):
+    """A systemd drop-in for the unit, loaded for the ``with`` block and removed after it."""
+    path = pathlib.Path(f"/etc/systemd/system/{unit}.service.d/{name}.conf")
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    subprocess.run(["systemctl", "daemon-reload"], check=True)
+    try:
+        yield path
+    finally:
+        path.unlink()
+        subprocess.run(["systemctl", "daemon-reload"], check=True)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ import threading
 import time
 
 import pytest
-from conftest import MASTER_KEY, SERVICE, base_pillar
+from conftest import MASTER_KEY, SERVICE, base_pillar, service_dropin
 from helpers import http, wait_for_port
 
 pytestmark = pytest.mark.integration
@@ -24,7 +24,6 @@ CONFIG_DIR = pathlib.Path("/etc/litellm")
 CONFIG = CONFIG_DIR / "config.yaml"
 KEY_FILE = CONFIG_DIR / "master_key.env"
 UNIT = pathlib.Path(f"/etc/systemd/system/{SERVICE}.service")
-DROPIN_DIR = pathlib.Path(f"/etc/systemd/system/{SERVICE}.service.d")
 MODEL = "phi3-3.8b"
 TAG = "phi3:3.8b-mini-128k-instruct-q8_0"
 SEEN = []
@@ -201,21 +200,16 @@ def test_sigkilled_proxy_is_brought_back(deployed, record_figure):
 @pytest.fixture
 def crash_on_start():
     """A drop-in that gives the proxy the weak key sk-1234, which it refuses (exit 3) at every start."""
-    DROPIN_DIR.mkdir(exist_ok=True)
     weak = pathlib.Path("/run/litellm-test-weak.env")
     weak.write_text("LITELLM_MASTER_KEY=sk-1234\n")
-    dropin = DROPIN_DIR / "zz-test-crash.conf"
-    dropin.write_text(f"[Service]\nEnvironmentFile={weak}\n")
-    subprocess.run(["systemctl", "daemon-reload"], check=True)
     try:
-        yield
+        with service_dropin("zz-test-crash", f"[Service]\nEnvironmentFile={weak}\n"):
+            yield
     finally:
-        dropin.unlink()
         weak.unlink()
-        subprocess.run(["systemctl", "daemon-reload"], check=True)
 
 
-def test_crash_loop_backs_off_and_ends_failed_then_an_apply_heals_it(salt_cli, salt_minion, deployed, crash_on_start,
+def test_crash_loop_backs_off_and_ends_in_a_failed_state(salt_cli, salt_minion, deployed, crash_on_start,
                                                                       record_figure):
     since = time.strftime("%Y-%m-%d %H:%M:%S")
     time.sleep(1.1)

@@ -12,7 +12,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import SDB_URI, SERVICE, base_pillar
+from conftest import SDB_URI, SERVICE, base_pillar, service_dropin
 from helpers import StandinFleet, http, wait_for_port
 
 pytestmark = pytest.mark.integration
@@ -20,7 +20,6 @@ pytestmark = pytest.mark.integration
 KEY_FILE = pathlib.Path("/etc/litellm/master_key.env")
 TAG = "phi3:3.8b-mini-128k-instruct-q8_0"
 SEEN = []  # every salt return and event of this module, for the leak checks
-DROPIN = pathlib.Path(f"/etc/systemd/system/{SERVICE}.service.d/zz-test-fail-new-key.conf")
 GUARD = pathlib.Path("/run/litellm-test")
 
 
@@ -235,14 +234,11 @@ def fail_new_keys():
     privileged ExecStartPre compares the key file with a snapshot)."""
     GUARD.mkdir(exist_ok=True)
     (GUARD / "known.env").write_bytes(KEY_FILE.read_bytes())
-    DROPIN.parent.mkdir(exist_ok=True)
-    DROPIN.write_text(f"[Service]\nExecStartPre=+/usr/bin/cmp -s {KEY_FILE} {GUARD / 'known.env'}\n")
-    subprocess.run(["systemctl", "daemon-reload"], check=True)
     try:
-        yield
+        with service_dropin("zz-test-fail-new-key",
+                            f"[Service]\nExecStartPre=+/usr/bin/cmp -s {KEY_FILE} {GUARD / 'known.env'}\n"):
+            yield
     finally:
-        DROPIN.unlink()
-        subprocess.run(["systemctl", "daemon-reload"], check=True)
         subprocess.run(["systemctl", "reset-failed", SERVICE], check=False)
 
 
