@@ -69,6 +69,13 @@ ROUTING_STRATEGIES = {
     "cost-based-routing",
 }
 LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+# The litellm CLI's flag for each server it can run on (uvicorn is its default).
+SERVERS = {"uvicorn": "", "gunicorn": "--run_gunicorn", "granian": "--run_granian"}
+MAX_WORKERS = 64
+# Spend figures per token. Self-hosted Ollama costs nothing per token, which is also what LiteLLM
+# reports for it; stating it in the config spares LiteLLM a cost-map scan on every request (about a
+# third of a worker's CPU per request with 1.108.7, see README "Performance").
+MODEL_PRICE_KEYS = {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0}
 # Variables the litellm CLI reads by itself (FACTS.md) or that the formula owns: never from pillar.
 RESERVED_ENV = {
     "LITELLM_MASTER_KEY",
@@ -238,6 +245,12 @@ def _log_level(value):
     return None if value in LOG_LEVELS else "one of " + ", ".join(sorted(LOG_LEVELS))
 
 
+def _workers(value):
+    if value == "auto" or (isinstance(value, int) and 1 <= value <= MAX_WORKERS):
+        return None
+    return f"a whole number from 1 to {MAX_WORKERS}, or auto (one per CPU core)"
+
+
 NUMBER = (int, float)
 SCHEMA = [
     Field("service_name", str, "systemd unit name (without .service)", _unit_name),
@@ -247,7 +260,8 @@ SCHEMA = [
     Field("bind_host", str, "address the proxy listens on", _address),
     Field("bind_port", int, "TCP port the proxy listens on", _port),
     Field("backends", list, "Ollama base URLs (scheme://host:port, no path)", _urls),
-    Field("models", list, "models served: {name, model, provider: ollama, backends?, timeout?, stream_timeout?}"),
+    Field("models", list, "models served: {name, model, provider: ollama, backends?, timeout?, stream_timeout?, "
+          "input_cost_per_token?, output_cost_per_token?}"),
     Field("master_key", str, "the proxy's master key (sk-...), ideally from a secret store or sdb://", secret=True),
     Field("master_key_source", str, "`pillar` (master_key is authoritative) or `generate` (minion keeps its own)",
           _one_of({"pillar", "generate"})),
@@ -264,8 +278,11 @@ SCHEMA = [
     Field("config_dir", str, "directory of config.yaml and the environment files", _absolute_path),
     Field("state_dir", str, "the service user's home and StateDirectory (under /var/lib/)", _state_dir),
     Field("environment", dict, "extra environment variables for the proxy (not the reserved ones)"),
-    Field("log_level", str, "LITELLM_LOG level", _log_level),
-    Field("num_workers", int, "proxy worker processes", _between(1, 64)),
+    Field("log_level", str, "LITELLM_LOG level (INFO logs every request: about 4 lines each)", _log_level),
+    Field("server", str, "HTTP server the proxy runs on: granian, uvicorn or gunicorn (all ship with LiteLLM)",
+          _one_of(SERVERS)),
+    Field("num_workers", (int, str), f"proxy worker processes: 1 to {MAX_WORKERS}, or auto (one per CPU core)",
+          _workers),
     Field("router", dict, "router settings (failover and timeouts)"),
     Field("router:routing_strategy", str, "LiteLLM routing strategy", _one_of(ROUTING_STRATEGIES)),
     Field("router:enable_weighted_failover", bool, "a failed attempt re-picks among the other deployments"),
@@ -287,7 +304,7 @@ SCHEMA = [
     Field("clean_remove_user", bool, "litellm.clean also removes the service user and group"),
 ]
 SCHEMA_BY_KEY = {field.key: field for field in SCHEMA}
-MODEL_KEYS = {"name", "model", "provider", "backends", "timeout", "stream_timeout"}
+MODEL_KEYS = {"name", "model", "provider", "backends", "timeout", "stream_timeout"} | set(MODEL_PRICE_KEYS)
 
 
 def _type_name(types):
@@ -423,6 +440,10 @@ def _validate_models(settings, backends, errors):
         for key in ("timeout", "stream_timeout"):
             if key in model and (not _is_type(model[key], NUMBER) or model[key] <= 0):
                 errors.append(f"{where}:{key}: got {_show(model[key])}, expected a number greater than 0")
+        for key in sorted(MODEL_PRICE_KEYS):
+            if key in model and (not _is_type(model[key], NUMBER) or model[key] < 0):
+                errors.append(f"{where}:{key}: got {_show(model[key])}, expected a number from 0 up "
+                              "(currency units per token)")
         own = model.get("backends")
         if own is not None:
             if not isinstance(own, list) or not own or any(not isinstance(b, str) for b in own):
@@ -546,6 +567,7 @@ def proxy_config(settings):
     model_list = []
     for model in settings["models"]:
         params_extra = {key: model[key] for key in ("timeout", "stream_timeout") if key in model}
+        params_extra.update({key: model.get(key, default) for key, default in sorted(MODEL_PRICE_KEYS.items())})
         prefix = PROVIDERS[model.get("provider", "ollama")]
         for backend in backends_of[model["name"]]:
             model_list.append(
@@ -603,6 +625,20 @@ def env_file_text(env):
         escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
         lines.append(f'{name}="{escaped}"')
     return "\n".join(lines) + "\n"
+
+
+def worker_count(settings, cpus):
+    """Worker processes to start: the pillar's number, or one per CPU core for ``auto``."""
+    wanted = settings["num_workers"]
+    if wanted == "auto":
+        return max(1, min(int(cpus or 1), MAX_WORKERS))
+    return wanted
+
+
+def server_args(settings, cpus):
+    """The litellm CLI arguments choosing the HTTP server and its worker count."""
+    flag = SERVERS[settings["server"]]
+    return ([flag] if flag else []) + ["--num_workers", str(worker_count(settings, cpus))]
 
 
 def paths(settings):
@@ -1071,10 +1107,14 @@ def settings(tplroot=DEFAULT_TPLROOT, validate=True):
         public["paths"] = paths(merged)
         public["unit_ip_address_allow"] = ip_address_allow(merged)
         public["pip_pins"] = pip_pins(merged)
+        public["workers"] = worker_count(merged, __grains__.get("num_cpus"))
+        public["server_args"] = " ".join(server_args(merged, __grains__.get("num_cpus")))
     except (KeyError, TypeError, AttributeError, ValueError):
         public["paths"] = {}  # unvalidated and broken: callers that need these validate first
         public["unit_ip_address_allow"] = None
         public["pip_pins"] = []
+        public["workers"] = None
+        public["server_args"] = ""
     return public
 
 

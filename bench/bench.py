@@ -4,8 +4,9 @@
 Deploys through the formula (salt-call --local), drives bounded load on loopback with wrk, and prints
 one markdown table. Every comparison is measured side by side in this run and given as a ratio.
 
-Pinning (2 cores): single-worker proxies get core 0 (CPUAffinity=0), wrk and the stand-ins core 1
-(taskset). Multi-worker modes need both cores, so they run unpinned and share them with the load.
+Pinning: single-worker proxies get core 0 (CPUAffinity=0), wrk and the stand-ins the last core
+(taskset). Multi-worker modes get every core, shared with the load generator and the stand-in (on a
+2-core host nothing else is possible; both cost a few percent of a core at these rates).
 """
 
 import argparse
@@ -31,6 +32,7 @@ WORK = pathlib.Path(tempfile.mkdtemp(prefix="litellm-bench.", dir="/var/tmp"))
 SALT_CALL = [str(pathlib.Path(sys.executable).parent / "salt-call"), "-c", str(WORK / "conf"), "--local",
              "--out=json", "--retcode-passthrough"]
 ROWS = []
+LOAD_CORE = str(os.cpu_count() - 1)  # wrk and the stand-ins; single-worker proxies get core 0
 
 
 def sh(*args, check=True, **kwargs):
@@ -60,8 +62,6 @@ def setup_salt():
 
 
 def set_pillar(backends, port, **extra):
-    if os.environ.get("BENCH_LOG_LEVEL"):  # to measure what the formula's log level costs
-        extra.setdefault("log_level", os.environ["BENCH_LOG_LEVEL"])
     data = {"master_key": KEY, "bind_host": "127.0.0.1", "bind_port": port, "backends": backends,
             "models": [{"name": "bench", "provider": "ollama", "model": DEFAULT_MODEL_TAG}],
             "pip": {"find_links": [str(CACHE / "wheels")], "no_index": True}, **extra}
@@ -122,7 +122,7 @@ def wrk(url, body, concurrency, seconds, headers=None):
               'latency:percentile(50), latency:percentile(99), summary.duration))',
               'end']
     script.write_text("\n".join(lines) + "\n")
-    out = sh("taskset", "-c", "1", "wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "30s",
+    out = sh("taskset", "-c", LOAD_CORE, "wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "30s",
              "-s", script, url).stdout
     fields = next(line for line in out.splitlines() if line.startswith("RESULT")).split()[1:]
     requests, errors, p50, p99, duration_us = map(int, fields)
@@ -193,6 +193,34 @@ def out_of_the_box_config(backends):
             "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"}}
 
 
+FORMULA_DEFAULT = f"formula default (granian, {os.cpu_count()} workers)"
+SINGLE = "formula, granian, 1 worker"
+OUT_OF_THE_BOX = "out-of-the-box CLI (uvicorn, 1 worker)"
+# (label, pillar overrides, pinned to core 0, concurrencies: None = all). Everything but the first
+# and the out-of-the-box CLI goes through the formula, so each row differs from the default in what
+# its label says.
+FORMULA_MODES = [
+    (FORMULA_DEFAULT, {}, False, None),
+    (f"formula, uvicorn, {os.cpu_count()} workers", {"server": "uvicorn"}, False, None),
+    (f"formula, gunicorn, {os.cpu_count()} workers", {"server": "gunicorn"}, False, None),
+    (SINGLE, {"num_workers": 1}, True, None),
+    ("formula, uvicorn, 1 worker", {"server": "uvicorn", "num_workers": 1}, True, None),
+    ("formula, granian, 1 worker, log_level INFO (old default)", {"num_workers": 1, "log_level": "INFO"}, True, [8]),
+    ("formula, granian, 1 worker, no model prices (old config)", {"num_workers": 1, "no_prices": True}, True, [8]),
+]
+
+
+def without_prices(config_path):
+    """The formula's model_list without the per-token prices (LiteLLM then looks them up per request)."""
+    import yaml
+
+    models = yaml.safe_load(pathlib.Path(config_path).read_text())["model_list"]
+    for deployment in models:
+        for key in ("input_cost_per_token", "output_cost_per_token"):
+            deployment["litellm_params"].pop(key, None)
+    return models
+
+
 def part_gateway(args, standin, results):
     seconds, concs = args.seconds, args.concurrency
     direct = {}
@@ -201,24 +229,30 @@ def part_gateway(args, standin, results):
                                                         "messages": [{"role": "user", "content": "Say hello"}]},
                            conc, seconds)
     results[("direct",)] = direct
-    # The formula's default deployment, pinned to core 0 for the measurement.
-    pin_dropin(True)
-    measure_proxy("formula default (uvicorn, 1 worker)", "litellm.service", args.port, seconds, concs, results)
-    pin_dropin(False)
-    env = {"LITELLM_MASTER_KEY": KEY, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OLLAMA_API_BASE": standin.url}
-    modes = [("out-of-the-box CLI (uvicorn, 1 worker)", [], True),
-             ("uvicorn, 2 workers", ["--num_workers", "2"], False),
-             ("gunicorn, 2 workers", ["--run_gunicorn", "--num_workers", "2"], False),
-             ("granian, 2 workers", ["--run_granian", "--num_workers", "2"], False)]
-    for index, (label, cli, pin) in enumerate(modes):
-        port = free_port()
+    unpriced = without_prices("/etc/litellm/config.yaml")
+    for label, extra, pin, only in FORMULA_MODES:
+        extra = dict(extra)
+        if extra.pop("no_prices", False):
+            extra["extra_config"] = {"model_list": unpriced}
+        pin_dropin(pin)
+        set_pillar([standin.url], args.port, **extra)
         try:
-            unit = transient_proxy(f"bench-mode-{index}", port, cli, out_of_the_box_config([standin.url]), env, pin)
-            measure_proxy(label, unit, port, seconds, concs, results)
+            apply()
+            measure_proxy(label, "litellm.service", args.port, seconds, only or concs, results)
         except (SystemExit, subprocess.CalledProcessError, TimeoutError) as exc:
             results[(label, "error")] = str(exc)[:200]
-        finally:
-            sh("systemctl", "stop", f"bench-mode-{index}.service", check=False)
+    pin_dropin(False)
+    set_pillar([standin.url], args.port)
+    apply()
+    env = {"LITELLM_MASTER_KEY": KEY, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OLLAMA_API_BASE": standin.url}
+    port = free_port()
+    try:
+        unit = transient_proxy("bench-ootb", port, [], out_of_the_box_config([standin.url]), env, True)
+        measure_proxy(OUT_OF_THE_BOX, unit, port, seconds, concs, results)
+    except (SystemExit, subprocess.CalledProcessError, TimeoutError) as exc:
+        results[(OUT_OF_THE_BOX, "error")] = str(exc)[:200]
+    finally:
+        sh("systemctl", "stop", "bench-ootb.service", check=False)
 
 
 def pin_dropin(on):
@@ -296,20 +330,20 @@ def fmt(value, unit="", digits=1):
 def report(results, args):
     lines = ["| part | what | figure | ratio |", "| --- | --- | --- | --- |"]
     add = lambda *cells: lines.append("| " + " | ".join(str(c) for c in cells) + " |")  # noqa: E731
-    base = "out-of-the-box CLI (uvicorn, 1 worker)"
+    base = OUT_OF_THE_BOX
     for conc in args.concurrency:
         d = results[("direct",)][conc]
         add("1 gateway cost", f"direct to the stand-in, c={conc}", f"{d['rps']:.0f} req/s, p50 {d['p50_ms']:.1f} ms, "
             f"p99 {d['p99_ms']:.1f} ms", "floor")
-    labels = ["formula default (uvicorn, 1 worker)", base, "uvicorn, 2 workers", "gunicorn, 2 workers",
-              "granian, 2 workers"]
-    for label in labels:
+    for label in [mode[0] for mode in FORMULA_MODES] + [base]:
         if (label, "error") in results:
             add("1 gateway cost", label, "failed: " + results[(label, "error")], "")
             continue
         for stream in (False, True):
             for conc in args.concurrency:
-                r = results[(label, stream, conc)]
+                r = results.get((label, stream, conc))
+                if r is None:
+                    continue
                 b = results.get((base, stream, conc))
                 ratio = f"CPU/req x{r['cpu_ms_per_req'] / b['cpu_ms_per_req']:.2f}, req/s x{r['rps'] / b['rps']:.2f} " \
                         "vs out-of-the-box" if b and label != base else ""
@@ -318,6 +352,19 @@ def report(results, args):
                     f"{r['cpu_ms_per_req']:.1f} ms CPU/req, {r['errors']} errors", ratio)
         add("1 gateway cost", f"{label}: memory, startup", f"PSS {results[(label, 'pss')]:.0f} MB, "
             f"start {results[(label, 'startup')]:.1f} s", "")
+    top = max(args.concurrency)
+    cores = os.cpu_count()
+    for stream in (False, True):
+        d, one = results.get((FORMULA_DEFAULT, stream, top)), results.get((SINGLE, stream, top))
+        if d and one:
+            add("2 tuning: scaling", f"formula default vs {cores} x 1 worker, {'stream' if stream else 'plain'}, "
+                f"c={top}", f"{d['rps']:.0f} vs {cores} x {one['rps']:.0f} req/s",
+                f"x{d['rps'] / (cores * one['rps']):.2f} (target 0.90)")
+        o = results.get((base, stream, top))
+        if d and o:
+            add("2 tuning: CPU/req", f"formula default vs out-of-the-box, {'stream' if stream else 'plain'}, "
+                f"c={top}", f"{d['cpu_ms_per_req']:.1f} vs {o['cpu_ms_per_req']:.1f} ms",
+                f"x{d['cpu_ms_per_req'] / o['cpu_ms_per_req']:.2f} (target 0.75)")
     f_fail, f_p99 = results[("failover", "formula")]
     o_fail, o_p99 = results[("failover", "out-of-the-box")]
     n = args.failover_requests
@@ -338,7 +385,7 @@ def report(results, args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per measurement")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--failover-requests", type=int, default=1000)
     args = parser.parse_args()
     args.port = free_port()
@@ -349,7 +396,7 @@ def main():
         a = fleet.start("a")
         fleet.start("b")
         for member in fleet.members:
-            sh("taskset", "-pc", "1", member.process.pid)
+            sh("taskset", "-pc", LOAD_CORE, member.process.pid)
         part_apply(args, a, results)
         part_gateway(args, a, results)
         part_failover(args, fleet, results)

@@ -5,5 +5,4 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 venv=$("$here/scripts/deps.sh" | tail -1)
-exec "$here/scripts/container.sh" run -- env BENCH_LOG_LEVEL="${BENCH_LOG_LEVEL:-}" \
-  "$venv/bin/python" bench/bench.py "$@"
+exec "$here/scripts/container.sh" run -- "$venv/bin/python" bench/bench.py "$@"

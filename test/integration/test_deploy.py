@@ -108,7 +108,10 @@ def test_a_first_apply_deploys_a_running_enabled_service(salt_cli, salt_minion, 
     assert host.run("systemctl", "is-enabled", SERVICE).stdout.strip() == "enabled"
     assert host.prop("User") == "litellm"
     assert host.prop("ExecStart").count(f"--port {port}") == 1
+    # The default server: Granian with one worker per core (chosen by `make bench`).
+    assert f"--run_granian --num_workers {os.cpu_count()} " in host.prop("ExecStart")
     wait_for_port(port)
+    assert _process_count(host, 1 + os.cpu_count()) == 1 + os.cpu_count()
 
 
 def test_b_models_listed_with_key_and_refused_without(port):
@@ -191,6 +194,14 @@ def test_g_one_backend_refusing_connections_costs_no_request(port, fleet, record
         b.start()
 
 
+def _process_count(host, expected, timeout=15):
+    # Workers may still be forking when the first of them answers.
+    deadline = time.monotonic() + timeout
+    while len(host.unit_processes()) != expected and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return len(host.unit_processes())
+
+
 def _sha(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -239,6 +250,30 @@ def test_f_pillar_change_applies_with_one_restart(salt_cli, salt_minion, host, p
     # And the changed deployment is again a fixed point.
     again = apply(salt_cli, salt_minion, "litellm")
     assert changed(again) == {}
+
+
+@pytest.mark.parametrize(("server", "workers", "flag", "processes"), [
+    ("uvicorn", 1, "--num_workers 1 ", 1),
+    ("gunicorn", 2, "--run_gunicorn --num_workers 2 ", 3),  # master and two workers
+    ("granian", "auto", f"--run_granian --num_workers {os.cpu_count()} ", 1 + os.cpu_count()),
+])
+def test_server_and_workers_switch_with_one_restart(salt_cli, salt_minion, pillar, host, server, workers, flag,
+                                                    processes):
+    new = test_e_test_mode_predicts_changes_and_changes_nothing.new_pillar
+    pid = host.main_pid()
+    time.sleep(1.1)
+    since = host.now()
+    pillar.set({**new, "server": server, "num_workers": workers})
+    ret = apply(salt_cli, salt_minion, "litellm")
+    assert ret.returncode == 0, failed(ret)
+    assert host.starts_since(since) == 1
+    assert host.main_pid() not in (0, pid)
+    assert flag in host.prop("ExecStart")
+    assert _process_count(host, processes) == processes
+    for stream in (False, True):
+        status, _, text = chat(new["bind_port"], stream=stream)
+        assert status == 200 and text.startswith("Hello from "), text
+    assert changed(apply(salt_cli, salt_minion, "litellm")) == {}
 
 
 def test_a_config_litellm_rejects_never_replaces_the_live_one(salt_cli, salt_minion, pillar, host):

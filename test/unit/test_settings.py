@@ -60,6 +60,14 @@ def test_merge_order_defaults_os_family_lookup_pillar():
         ({"version": "latest"}, "litellm:version"),
         ({"version": "1.82.8"}, "litellm:version"),
         ({"num_workers": 0}, "litellm:num_workers"),
+        ({"num_workers": 65}, "litellm:num_workers"),
+        ({"num_workers": "all"}, "litellm:num_workers"),
+        ({"num_workers": True}, "litellm:num_workers"),
+        ({"server": "hypercorn"}, "litellm:server"),
+        ({"models": [{"name": "m", "model": "t", "input_cost_per_token": -1}]},
+         "litellm:models:0:input_cost_per_token"),
+        ({"models": [{"name": "m", "model": "t", "output_cost_per_token": "free"}]},
+         "litellm:models:0:output_cost_per_token"),
         ({"router": {"routing_strategy": "random"}}, "litellm:router:routing_strategy"),
         ({"environment": {"PORT": "1"}}, "litellm:environment:PORT"),
         ({"colour": "blue"}, "litellm:colour"),
@@ -98,12 +106,36 @@ def test_proxy_config_one_deployment_per_model_and_backend():
     assert len(set(ids)) == len(ids)
     first = config["model_list"][0]
     assert first["litellm_params"] == {"model": "ollama_chat/phi3:3.8b-mini-128k-instruct-q8_0",
-                                       "api_base": "http://a:11434"}
+                                       "api_base": "http://a:11434",
+                                       "input_cost_per_token": 0.0, "output_cost_per_token": 0.0}
     assert config["model_list"][2]["litellm_params"]["timeout"] == 60
     assert config["general_settings"]["master_key"] == "os.environ/LITELLM_MASTER_KEY"
     assert config["router_settings"]["enable_weighted_failover"] is True
     assert config["router_settings"]["num_retries"] == 0
     assert first["model_info"]["health_check_max_tokens"] == 1
+
+
+def test_model_prices_default_to_zero_and_can_be_set():
+    settings = merged(models=[MODEL, {"name": "paid", "model": "t", "input_cost_per_token": 2e-7}])
+    assert mod.validate_settings(settings) == []
+    free, paid = (d["litellm_params"] for d in mod.proxy_config(settings)["model_list"])
+    assert (free["input_cost_per_token"], free["output_cost_per_token"]) == (0.0, 0.0)
+    assert (paid["input_cost_per_token"], paid["output_cost_per_token"]) == (2e-7, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("server", "workers", "cpus", "args"),
+    [
+        ("granian", "auto", 8, ["--run_granian", "--num_workers", "8"]),
+        ("granian", "auto", None, ["--run_granian", "--num_workers", "1"]),
+        ("gunicorn", "auto", 200, ["--run_gunicorn", "--num_workers", "64"]),
+        ("uvicorn", 3, 8, ["--num_workers", "3"]),
+    ],
+)
+def test_server_arguments(server, workers, cpus, args):
+    settings = merged(server=server, num_workers=workers)
+    assert mod.validate_settings(settings) == []
+    assert mod.server_args(settings, cpus) == args
 
 
 def test_extra_config_is_merged_last():
