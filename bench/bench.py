@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import pathlib
+import resource
 import shutil
 import statistics
 import subprocess
@@ -32,6 +33,7 @@ WORK = pathlib.Path(tempfile.mkdtemp(prefix="litellm-bench.", dir="/var/tmp"))
 SALT_CALL = [str(pathlib.Path(sys.executable).parent / "salt-call"), "-c", str(WORK / "conf"), "--local",
              "--out=json", "--retcode-passthrough"]
 ROWS = []
+STANDIN_PIDS = []
 LOAD_CORE = str(os.cpu_count() - 1)  # wrk and the stand-ins; single-worker proxies get core 0
 
 
@@ -122,12 +124,18 @@ def wrk(url, body, concurrency, seconds, headers=None):
               'latency:percentile(50), latency:percentile(99), summary.duration))',
               'end']
     script.write_text("\n".join(lines) + "\n")
-    out = sh("taskset", "-c", LOAD_CORE, "wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "30s",
-             "-s", script, url).stdout
-    fields = next(line for line in out.splitlines() if line.startswith("RESULT")).split()[1:]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    ret = sh("taskset", "-c", LOAD_CORE, "wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "30s",
+             "-s", script, url, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    lines = [line for line in ret.stdout.splitlines() if line.startswith("RESULT")]
+    if ret.returncode != 0 or not lines:
+        raise RuntimeError(f"wrk -c{concurrency} exited {ret.returncode}: {(ret.stdout + ret.stderr)[-300:]}")
+    fields = lines[0].split()[1:]
     requests, errors, p50, p99, duration_us = map(int, fields)
+    wrk_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     return {"requests": requests, "errors": errors, "rps": requests / (duration_us / 1e6),
-            "p50_ms": p50 / 1000, "p99_ms": p99 / 1000}
+            "p50_ms": p50 / 1000, "p99_ms": p99 / 1000, "wrk_cpu_s": wrk_cpu, "seconds": duration_us / 1e6}
 
 
 def status_of(method, url, body=None, headers=None, timeout=60):
@@ -137,12 +145,21 @@ def status_of(method, url, body=None, headers=None, timeout=60):
         return None
 
 
-def startup(unit, port):
+def restart(unit, port, transient=False):
+    """Seconds to stop the unit, and to start it until /health/liveliness answers. A transient unit
+    is gone once stopped, so its stop is part of its start (and reported as None)."""
     start = time.monotonic()
-    sh("systemctl", "restart", unit)
-    while time.monotonic() - start < 120:
+    if transient:
+        sh("systemctl", "restart", unit)
+    else:
+        sh("systemctl", "stop", unit)
+    stopped = time.monotonic()
+    if not transient:
+        sh("systemctl", "start", unit)
+    while time.monotonic() - stopped < 120:
         if status_of("GET", f"http://127.0.0.1:{port}/health/liveliness", timeout=2) == 200:
-            return time.monotonic() - start
+            return (None if transient else stopped - start), time.monotonic() - start if transient else \
+                time.monotonic() - stopped
         time.sleep(0.1)
     raise SystemExit(f"{unit} did not come up")
 
@@ -151,20 +168,33 @@ def chat_body(stream):
     return {"model": "bench", "messages": [{"role": "user", "content": "Say hello"}], "stream": stream}
 
 
+def journal_tail(unit, lines=15):
+    return sh("journalctl", "-u", unit, "--no-pager", "-o", "cat", "-n", lines, check=False).stdout
+
+
 def measure_proxy(label, unit, port, seconds, concurrencies, results):
     auth = {"Authorization": f"Bearer {KEY}"}
-    up = startup(unit, port)
+    stop, up = restart(unit, port, transient=unit.startswith("bench-"))
+    main_pid = sh("systemctl", "show", "-p", "MainPID", "--value", unit).stdout.strip()
     for _ in range(20):  # warm up
         status_of("POST", f"http://127.0.0.1:{port}/v1/chat/completions", chat_body(False), auth)
     pids = unit_pids(unit)
     for stream in (False, True):
         for conc in concurrencies:
-            before = cpu_seconds(unit_pids(unit))
-            r = wrk(f"http://127.0.0.1:{port}/v1/chat/completions", chat_body(stream), conc, seconds, auth)
+            before, standin_before = cpu_seconds(unit_pids(unit)), cpu_seconds(STANDIN_PIDS)
+            try:
+                r = wrk(f"http://127.0.0.1:{port}/v1/chat/completions", chat_body(stream), conc, seconds, auth)
+            except RuntimeError as exc:
+                raise RuntimeError(f"{exc}; {unit}'s journal:\n{journal_tail(unit)[-1500:]}") from exc
             r["cpu_ms_per_req"] = (cpu_seconds(unit_pids(unit)) - before) * 1000 / max(1, r["requests"])
+            r["standin_cpu_s"] = cpu_seconds(STANDIN_PIDS) - standin_before
+            if sh("systemctl", "show", "-p", "MainPID", "--value", unit).stdout.strip() != main_pid:
+                raise RuntimeError(f"{unit} restarted during {'stream' if stream else 'plain'} c={conc} "
+                                   f"({r['errors']} errors); its journal:\n" + journal_tail(unit)[-1500:])
             results[(label, stream, conc)] = r
     results[(label, "pss")] = pss_mb(pids)
     results[(label, "startup")] = up
+    results[(label, "stop")] = stop
 
 
 # --- the parts -----------------------------------------------------------------------------------
@@ -210,15 +240,22 @@ FORMULA_MODES = [
 ]
 
 
-def without_prices(config_path):
-    """The formula's model_list without the per-token prices (LiteLLM then looks them up per request)."""
+UNPRICED = pathlib.Path("/etc/litellm/bench-unpriced.yaml")
+
+
+def unpriced_config():
+    """The formula's config.yaml without per-token prices (LiteLLM then looks them up per request),
+    beside the real one so the sandboxed service can read it."""
     import yaml
 
-    models = yaml.safe_load(pathlib.Path(config_path).read_text())["model_list"]
-    for deployment in models:
+    config = yaml.safe_load(pathlib.Path("/etc/litellm/config.yaml").read_text())
+    for deployment in config["model_list"]:
         for key in ("input_cost_per_token", "output_cost_per_token"):
             deployment["litellm_params"].pop(key, None)
-    return models
+    UNPRICED.write_text(json.dumps(config))
+    shutil.chown(UNPRICED, "root", "litellm")
+    UNPRICED.chmod(0o640)
+    return UNPRICED
 
 
 def part_gateway(args, standin, results):
@@ -229,19 +266,18 @@ def part_gateway(args, standin, results):
                                                         "messages": [{"role": "user", "content": "Say hello"}]},
                            conc, seconds)
     results[("direct",)] = direct
-    unpriced = without_prices("/etc/litellm/config.yaml")
     for label, extra, pin, only in FORMULA_MODES:
         extra = dict(extra)
-        if extra.pop("no_prices", False):
-            extra["extra_config"] = {"model_list": unpriced}
-        pin_dropin(pin)
+        unpriced = extra.pop("no_prices", False)
         set_pillar([standin.url], args.port, **extra)
         try:
             apply()
+            pin_dropin(pin, unpriced_config() if unpriced else None)
             measure_proxy(label, "litellm.service", args.port, seconds, only or concs, results)
-        except (SystemExit, subprocess.CalledProcessError, TimeoutError) as exc:
-            results[(label, "error")] = str(exc)[:200]
-    pin_dropin(False)
+        except (SystemExit, subprocess.CalledProcessError, TimeoutError, RuntimeError) as exc:
+            incident(results, label, exc)
+        finally:
+            pin_dropin(False)
     set_pillar([standin.url], args.port)
     apply()
     env = {"LITELLM_MASTER_KEY": KEY, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OLLAMA_API_BASE": standin.url}
@@ -249,19 +285,37 @@ def part_gateway(args, standin, results):
     try:
         unit = transient_proxy("bench-ootb", port, [], out_of_the_box_config([standin.url]), env, True)
         measure_proxy(OUT_OF_THE_BOX, unit, port, seconds, concs, results)
-    except (SystemExit, subprocess.CalledProcessError, TimeoutError) as exc:
-        results[(OUT_OF_THE_BOX, "error")] = str(exc)[:200]
+    except (SystemExit, subprocess.CalledProcessError, TimeoutError, RuntimeError) as exc:
+        incident(results, OUT_OF_THE_BOX, exc)
     finally:
         sh("systemctl", "stop", "bench-ootb.service", check=False)
 
 
-def pin_dropin(on):
-    dropin = pathlib.Path("/etc/systemd/system/litellm.service.d/zz-bench-pin.conf")
-    if on:
+def incident(results, label, exc):
+    """A measurement that failed: its row says so, the full text goes under the table."""
+    text = str(exc)
+    results[(label, "error")] = text.splitlines()[0][:160]
+    results.setdefault("incidents", []).append(f"{label}: {text}")
+
+
+def pin_dropin(pin, config=None):
+    """A drop-in pinning the service to core 0 and/or pointing it at another config; False removes it."""
+    dropin = pathlib.Path("/etc/systemd/system/litellm.service.d/zz-bench.conf")
+    lines = ["[Service]"]
+    if pin:
+        lines.append("CPUAffinity=0")
+    if config:
+        exec_start = sh("systemctl", "show", "-p", "ExecStart", "--value", "litellm.service").stdout
+        argv = exec_start.split("argv[]=", 1)[1].split(" ;", 1)[0].split()
+        argv[argv.index("--config") + 1] = str(config)
+        lines += ["ExecStart=", "ExecStart=" + " ".join(argv)]
+    if len(lines) > 1:
         dropin.parent.mkdir(exist_ok=True)
-        dropin.write_text("[Service]\nCPUAffinity=0\n")
+        dropin.write_text("\n".join(lines) + "\n")
     elif dropin.exists():
         dropin.unlink()
+    if not config:
+        UNPRICED.unlink(missing_ok=True)
     sh("systemctl", "daemon-reload")
 
 
@@ -337,8 +391,7 @@ def report(results, args):
             f"p99 {d['p99_ms']:.1f} ms", "floor")
     for label in [mode[0] for mode in FORMULA_MODES] + [base]:
         if (label, "error") in results:
-            add("1 gateway cost", label, "failed: " + results[(label, "error")], "")
-            continue
+            add("1 gateway cost", label, "failed: " + results[(label, "error")].replace("|", "/"), "")
         for stream in (False, True):
             for conc in args.concurrency:
                 r = results.get((label, stream, conc))
@@ -350,20 +403,26 @@ def report(results, args):
                 add("1 gateway cost", f"{label}, {'stream' if stream else 'plain'}, c={conc}",
                     f"{r['rps']:.0f} req/s, p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, "
                     f"{r['cpu_ms_per_req']:.1f} ms CPU/req, {r['errors']} errors", ratio)
-        add("1 gateway cost", f"{label}: memory, startup", f"PSS {results[(label, 'pss')]:.0f} MB, "
-            f"start {results[(label, 'startup')]:.1f} s", "")
-    top = max(args.concurrency)
+        if (label, "pss") not in results:
+            continue
+        stop = results[(label, "stop")]
+        stop = "stop+start" if stop is None else f"stop {stop:.1f} s, start"
+        add("1 gateway cost", f"{label}: memory, stop, start", f"PSS {results[(label, 'pss')]:.0f} MB, "
+            f"{stop} {results[(label, 'startup')]:.1f} s", "")
     cores = os.cpu_count()
     for stream in (False, True):
-        d, one = results.get((FORMULA_DEFAULT, stream, top)), results.get((SINGLE, stream, top))
+        kind = "stream" if stream else "plain"
+        peak = {label: max((results[(label, stream, c)] for c in args.concurrency if (label, stream, c) in results),
+                           key=lambda r: r["rps"], default=None) for label in (FORMULA_DEFAULT, SINGLE, base)}
+        d, one, o = peak[FORMULA_DEFAULT], peak[SINGLE], peak[base]
         if d and one:
-            add("2 tuning: scaling", f"formula default vs {cores} x 1 worker, {'stream' if stream else 'plain'}, "
-                f"c={top}", f"{d['rps']:.0f} vs {cores} x {one['rps']:.0f} req/s",
+            load = (d["wrk_cpu_s"] + d["standin_cpu_s"]) / d["seconds"]
+            add("2 tuning: scaling", f"formula default vs {cores} x 1 worker (peak req/s over c), {kind}",
+                f"{d['rps']:.0f} vs {cores} x {one['rps']:.0f} req/s (wrk and stand-in used {load:.2f} of a core)",
                 f"x{d['rps'] / (cores * one['rps']):.2f} (target 0.90)")
-        o = results.get((base, stream, top))
         if d and o:
-            add("2 tuning: CPU/req", f"formula default vs out-of-the-box, {'stream' if stream else 'plain'}, "
-                f"c={top}", f"{d['cpu_ms_per_req']:.1f} vs {o['cpu_ms_per_req']:.1f} ms",
+            add("2 tuning: CPU/req", f"formula default vs out-of-the-box (at peak req/s), {kind}",
+                f"{d['cpu_ms_per_req']:.1f} vs {o['cpu_ms_per_req']:.1f} ms",
                 f"x{d['cpu_ms_per_req'] / o['cpu_ms_per_req']:.2f} (target 0.75)")
     f_fail, f_p99 = results[("failover", "formula")]
     o_fail, o_p99 = results[("failover", "out-of-the-box")]
@@ -397,6 +456,7 @@ def main():
         fleet.start("b")
         for member in fleet.members:
             sh("taskset", "-pc", LOAD_CORE, member.process.pid)
+            STANDIN_PIDS.append(member.process.pid)
         part_apply(args, a, results)
         part_gateway(args, a, results)
         part_failover(args, fleet, results)
@@ -409,6 +469,8 @@ def main():
           f"{sh(SALT_CALL[0], '--version').stdout.split()[1]}, {os.cpu_count()} cores, "
           f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB\n")
     print(report(results, args))
+    for text in results.get("incidents", []):
+        print(f"\nIncident: {text}")
 
 
 def args_version():

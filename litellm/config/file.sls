@@ -48,7 +48,7 @@ include:
     - comment: >-
         WARNING: litellm:log_level is DEBUG. LiteLLM then logs request details (prompts, headers,
         backend answers) to the journal and serves about 4x fewer requests. Use it only to debug,
-        on a proxy without real traffic, and set INFO again after.
+        on a proxy without real traffic, and set WARNING (the default) again after.
     - warnings:
       - "litellm:log_level is DEBUG: request details go to the journal; never in production"
 {%- endif %}
