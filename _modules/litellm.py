@@ -35,6 +35,7 @@ __virtualname__ = "litellm"
 # The loader exposes only these; the plain functions below them are for the module and its tests.
 __load__ = [
     "settings",
+    "install_needed",
     "validate_pillar",
     "render_config",
     "render_environment",
@@ -664,6 +665,28 @@ def pip_pins(settings):
     return pins
 
 
+def _dist_key(name):
+    # Wheel metadata directories carry the normalized name: Foo.Bar-Baz -> foo_bar_baz.
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def installed_distributions(venv):
+    """``{normalized name: version}`` of what a virtualenv holds, read from its *.dist-info
+    directories: no interpreter started, so a no-op apply stays cheap."""
+    found = {}
+    for site in glob.glob(os.path.join(venv, "lib", "python3*", "site-packages")):
+        for entry in os.listdir(site):
+            if entry.endswith(".dist-info"):
+                name, _, version = entry[: -len(".dist-info")].rpartition("-")
+                found[_dist_key(name)] = version
+    return found
+
+
+def missing_pins(pins, installed):
+    """The ``[name, version]`` pins the virtualenv does not hold at exactly that version."""
+    return [[name, version] for name, version in pins if installed.get(_dist_key(name)) != version]
+
+
 def ip_address_allow(settings):
     """IPAddressAllow= entries for the unit, or None for no IP firewall (``[any]``).
 
@@ -1168,6 +1191,26 @@ def render_environment(tplroot=DEFAULT_TPLROOT):
         salt-call litellm.render_environment
     """
     return env_file_text(service_environment(settings(tplroot)))
+
+
+def install_needed(tplroot=DEFAULT_TPLROOT):
+    """
+    Say what the package state still has to do: ``venv`` (true when the virtualenv has no python)
+    and ``pins`` (the pinned packages missing or at another version). The formula renders the
+    virtualenv and pip states only when there is work for them, which keeps a no-op apply cheap.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call litellm.install_needed
+    """
+    merged = _valid_settings(tplroot)
+    venv = paths(merged)["venv"]
+    return {
+        "venv": not os.path.exists(os.path.join(venv, "bin", "python")),
+        "pins": missing_pins(pip_pins(merged), installed_distributions(venv)),
+    }
 
 
 def models(tplroot=DEFAULT_TPLROOT):

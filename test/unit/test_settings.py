@@ -248,3 +248,15 @@ def test_health_verdict_healthy_degraded_unhealthy():
 def test_pip_pins_drop_extras():
     settings = merged(version="1.108.7", extra_pip_packages=["prisma==0.15.0", "uvloop[x]==0.21.0"])
     assert mod.pip_pins(settings) == [["litellm", "1.108.7"], ["prisma", "0.15.0"], ["uvloop", "0.21.0"]]
+
+
+def test_install_check_reads_dist_info_names_and_versions(tmp_path):
+    site = tmp_path / "lib" / "python3.11" / "site-packages"
+    for entry in ("litellm-1.108.7.dist-info", "prisma-0.15.0.dist-info", "Foo_Bar-2.0.dist-info", "litellm"):
+        (site / entry).mkdir(parents=True)
+    installed = mod.installed_distributions(str(tmp_path))
+    assert installed == {"litellm": "1.108.7", "prisma": "0.15.0", "foo_bar": "2.0"}
+    assert mod.missing_pins([["litellm", "1.108.7"], ["Foo.Bar", "2.0"]], installed) == []
+    assert mod.missing_pins([["litellm", "1.108.6"], ["prisma", "0.15.0"], ["absent", "1"]], installed) == [
+        ["litellm", "1.108.6"], ["absent", "1"]]
+    assert mod.installed_distributions(str(tmp_path / "nowhere")) == {}
