@@ -280,7 +280,7 @@ SCHEMA = [
     Field("state_dir", str, "the service user's home and StateDirectory (under /var/lib/)", _state_dir),
     Field("environment", dict, "extra environment variables for the proxy (not the reserved ones)"),
     Field("log_level", str, "LITELLM_LOG level (INFO logs every request: about 4 lines each)", _log_level),
-    Field("server", str, "HTTP server the proxy runs on: granian, uvicorn or gunicorn (all ship with LiteLLM)",
+    Field("server", str, "HTTP server the proxy runs on: gunicorn, uvicorn or granian (all ship with LiteLLM)",
           _one_of(SERVERS)),
     Field("num_workers", (int, str), f"proxy worker processes: 1 to {MAX_WORKERS}, or auto (one per CPU core)",
           _workers),

@@ -223,20 +223,22 @@ def out_of_the_box_config(backends):
             "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"}}
 
 
-FORMULA_DEFAULT = f"formula default (granian, {os.cpu_count()} workers)"
-SINGLE = "formula, granian, 1 worker"
+FORMULA_DEFAULT = f"formula default (gunicorn, {os.cpu_count()} workers)"
+# gunicorn's workers are uvicorn workers: one uvicorn worker is the default's single-worker basis.
+SINGLE = "formula, uvicorn, 1 worker"
 OUT_OF_THE_BOX = "out-of-the-box CLI (uvicorn, 1 worker)"
-# (label, pillar overrides, pinned to core 0, concurrencies: None = all). Everything but the first
-# and the out-of-the-box CLI goes through the formula, so each row differs from the default in what
-# its label says.
+ONE = {"server": "uvicorn", "num_workers": 1}
+# (label, pillar overrides, pinned to core 0, concurrencies: None = all). Everything but the
+# out-of-the-box CLI goes through the formula, so each row differs from the default in what its
+# label says.
 FORMULA_MODES = [
     (FORMULA_DEFAULT, {}, False, None),
     (f"formula, uvicorn, {os.cpu_count()} workers", {"server": "uvicorn"}, False, None),
-    (f"formula, gunicorn, {os.cpu_count()} workers", {"server": "gunicorn"}, False, None),
-    (SINGLE, {"num_workers": 1}, True, None),
-    ("formula, uvicorn, 1 worker", {"server": "uvicorn", "num_workers": 1}, True, None),
-    ("formula, granian, 1 worker, log_level INFO (old default)", {"num_workers": 1, "log_level": "INFO"}, True, [8]),
-    ("formula, granian, 1 worker, no model prices (old config)", {"num_workers": 1, "no_prices": True}, True, [8]),
+    (f"formula, granian, {os.cpu_count()} workers", {"server": "granian"}, False, None),
+    (SINGLE, ONE, True, None),
+    ("formula, granian, 1 worker", {"server": "granian", "num_workers": 1}, True, None),
+    ("formula, uvicorn, 1 worker, log_level INFO (old default)", {**ONE, "log_level": "INFO"}, True, [8]),
+    ("formula, uvicorn, 1 worker, no model prices (old config)", {**ONE, "no_prices": True}, True, [8]),
 ]
 
 

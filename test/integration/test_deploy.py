@@ -108,8 +108,8 @@ def test_a_first_apply_deploys_a_running_enabled_service(salt_cli, salt_minion, 
     assert host.run("systemctl", "is-enabled", SERVICE).stdout.strip() == "enabled"
     assert host.prop("User") == "litellm"
     assert host.prop("ExecStart").count(f"--port {port}") == 1
-    # The default server: Granian with one worker per core (chosen by `make bench`).
-    assert f"--run_granian --num_workers {os.cpu_count()} " in host.prop("ExecStart")
+    # The default server: gunicorn with one worker per core (chosen by `make bench`).
+    assert f"--run_gunicorn --num_workers {os.cpu_count()} " in host.prop("ExecStart")
     wait_for_port(port)
     assert _process_count(host, 1 + os.cpu_count()) == 1 + os.cpu_count()
 
@@ -254,8 +254,8 @@ def test_f_pillar_change_applies_with_one_restart(salt_cli, salt_minion, host, p
 
 @pytest.mark.parametrize(("server", "workers", "flag", "processes"), [
     ("uvicorn", 1, "--num_workers 1 ", 1),
-    ("gunicorn", 2, "--run_gunicorn --num_workers 2 ", 3),  # master and two workers
-    ("granian", "auto", f"--run_granian --num_workers {os.cpu_count()} ", 1 + os.cpu_count()),
+    ("granian", 2, "--run_granian --num_workers 2 ", 3),  # main process and two workers
+    ("gunicorn", "auto", f"--run_gunicorn --num_workers {os.cpu_count()} ", 1 + os.cpu_count()),
 ])
 def test_server_and_workers_switch_with_one_restart(salt_cli, salt_minion, pillar, host, server, workers, flag,
                                                     processes):

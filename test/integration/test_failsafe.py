@@ -475,8 +475,10 @@ def test_load_held_through_a_noop_apply_and_a_health_check(salt_cli, salt_minion
     assert noop.returncode == 0 and changes(noop) == {}
     assert health.returncode == 0 and health.data["status"] == "healthy", health.data["summary"]
     failures = [s for s in results if s != 200]
-    assert failures == []
-    assert (prop("MainPID"), prop("NRestarts")) == (pid, restarts)
+    journal = subprocess.run(["journalctl", "-u", SERVICE, "--no-pager", "-o", "short-precise", "-n", "60"],
+                             capture_output=True, text=True).stdout
+    assert failures == [], f"{len(failures)} of {len(results)} failed ({set(failures)}); the unit's journal:\n{journal}"
+    assert (prop("MainPID"), prop("NRestarts")) == (pid, restarts), journal
     record_figure("load held", f"{len(results)} requests in {elapsed:.0f}s at concurrency {concurrency} "
                   f"({len(results) / elapsed:.0f}/s, plain and streaming), 0 failed, no restart, "
                   "through a no-op apply and litellm.health")
