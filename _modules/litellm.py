@@ -1250,15 +1250,30 @@ def proxy_status(tplroot=DEFAULT_TPLROOT, timeout=5):
     )
 
 
-def journal_tail(name=None, lines=20, tplroot=DEFAULT_TPLROOT):
+JOURNAL_ERROR_RE = re.compile(r"error|errno|traceback|exception|failed", re.IGNORECASE)
+
+
+def error_lines(text, keep=8):
+    """The last ``keep`` distinct journal lines that look like errors, oldest first."""
+    found = []
+    for line in text.splitlines():
+        message = line.split(": ", 1)[-1]
+        if JOURNAL_ERROR_RE.search(message) and message not in [f.split(": ", 1)[-1] for f in found]:
+            found.append(line)
+    return "\n".join(found[-keep:])
+
+
+def journal_tail(name=None, lines=20, errors_only=False, tplroot=DEFAULT_TPLROOT):
     """
-    Return the last lines the service wrote to the journal.
+    Return the last lines the service wrote to the journal; with ``errors_only``, only the lines
+    among them that look like errors (error, errno, traceback, exception, failed), each once.
 
     CLI Example:
 
     .. code-block:: bash
 
         salt-call litellm.journal_tail lines=50
+        salt-call litellm.journal_tail lines=500 errors_only=True
     """
     name = name or _settings(tplroot)["service_name"]
     result = __salt__["cmd.run_all"](
@@ -1266,7 +1281,7 @@ def journal_tail(name=None, lines=20, tplroot=DEFAULT_TPLROOT):
         python_shell=False,
         ignore_retcode=True,
     )
-    return result["stdout"]
+    return error_lines(result["stdout"]) if errors_only else result["stdout"]
 
 
 def _model_tags(merged):

@@ -53,8 +53,11 @@ def healthy(name, timeout=120, interval=1, tplroot="litellm"):
         time.sleep(interval)
     problem = report["problem"]
     journal = __salt__["litellm.journal_tail"](name=name, lines=20, tplroot=tplroot)
+    # A server's banner and retries can push the one line that says why out of the tail.
+    errors = __salt__["litellm.journal_tail"](name=name, lines=300, errors_only=True, tplroot=tplroot)
     ret["result"] = False
-    ret["comment"] = f"Not healthy after {timeout}s: {problem}\nLast journal lines of {name}:\n{journal}"
+    ret["comment"] = (f"Not healthy after {timeout}s: {problem}\nError lines in the journal of {name}:\n"
+                      f"{errors or '(none)'}\nLast journal lines of {name}:\n{journal}")
     return ret
 
 

@@ -32,3 +32,18 @@ def test_a_hanging_backend_costs_one_timeout(standins):
                                {"a": [hanging.url], "b": [hanging.url]}, {"a": "x:1", "b": "y:1"}, timeout=1)
     assert report["backends"][hanging.url]["error"] == "timed out"
     assert report["duration_ms"] < 2000
+
+
+def test_error_lines_keep_the_reason_once_and_drop_the_noise():
+    text = "\n".join([
+        "2026-11-30T15:36:01+0000 vm litellm[7]: [INFO] Starting gunicorn 23.0.0",
+        "2026-11-30T15:36:01+0000 vm litellm[7]: [ERROR] Connection in use: ('127.0.0.1', 4000)",
+        "2026-11-30T15:36:01+0000 vm litellm[7]: [ERROR] connection failed: [Errno 98] Address already in use",
+        "2026-11-30T15:36:02+0000 vm litellm[7]: [ERROR] connection failed: [Errno 98] Address already in use",
+        "2026-11-30T15:36:06+0000 vm systemd[1]: litellm.service: Failed with result 'exit-code'.",
+        "2026-11-30T15:36:11+0000 vm systemd[1]: Started litellm.service - LiteLLM OpenAI Proxy.",
+    ])
+    errors = mod.error_lines(text).splitlines()
+    assert len(errors) == 3
+    assert sum("Address already in use" in line for line in errors) == 1
+    assert "Started" not in "\n".join(errors)
