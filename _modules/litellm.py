@@ -1129,14 +1129,10 @@ def settings(tplroot=DEFAULT_TPLROOT, validate=True):
     try:
         public["paths"] = paths(merged)
         public["unit_ip_address_allow"] = ip_address_allow(merged)
-        public["pip_pins"] = pip_pins(merged)
-        public["workers"] = worker_count(merged, __grains__.get("num_cpus"))
         public["server_args"] = " ".join(server_args(merged, __grains__.get("num_cpus")))
     except (KeyError, TypeError, AttributeError, ValueError):
         public["paths"] = {}  # unvalidated and broken: callers that need these validate first
         public["unit_ip_address_allow"] = None
-        public["pip_pins"] = []
-        public["workers"] = None
         public["server_args"] = ""
     return public
 
@@ -1255,10 +1251,11 @@ JOURNAL_ERROR_RE = re.compile(r"error|errno|traceback|exception|failed", re.IGNO
 
 def error_lines(text, keep=8):
     """The last ``keep`` distinct journal lines that look like errors, oldest first."""
-    found = []
+    found, seen = [], set()
     for line in text.splitlines():
-        message = line.split(": ", 1)[-1]
-        if JOURNAL_ERROR_RE.search(message) and message not in [f.split(": ", 1)[-1] for f in found]:
+        message = line.split(": ", 1)[-1]  # without the timestamp, host and PID
+        if JOURNAL_ERROR_RE.search(message) and message not in seen:
+            seen.add(message)
             found.append(line)
     return "\n".join(found[-keep:])
 

@@ -24,7 +24,7 @@ import time
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "test"))
 
-from helpers import DEFAULT_MODEL_TAG, StandinFleet, free_port, http, wait_for_port  # noqa: E402
+from helpers import DEFAULT_MODEL_TAG, StandinFleet, free_port, http, unit_pids, wait_for_port  # noqa: E402
 
 VENV = pathlib.Path("/opt/litellm/venv")
 CACHE = pathlib.Path(os.environ.get("LITELLM_FORMULA_CACHE", "/var/cache/litellm-formula"))
@@ -80,14 +80,6 @@ def apply(sls="litellm"):
 
 
 # --- measurements ---------------------------------------------------------------------------------
-
-def unit_pids(unit):
-    cgroup = sh("systemctl", "show", "-p", "ControlGroup", "--value", unit).stdout.strip()
-    procs = pathlib.Path("/sys/fs/cgroup/systemd") / cgroup.lstrip("/") / "cgroup.procs"
-    if not procs.exists():
-        procs = pathlib.Path("/sys/fs/cgroup/unified") / cgroup.lstrip("/") / "cgroup.procs"
-    return [int(p) for p in procs.read_text().split()]
-
 
 def cpu_seconds(pids):
     ticks = os.sysconf("SC_CLK_TCK")
@@ -148,18 +140,18 @@ def status_of(method, url, body=None, headers=None, timeout=60):
 def restart(unit, port, transient=False):
     """Seconds to stop the unit, and to start it until /health/liveliness answers. A transient unit
     is gone once stopped, so its stop is part of its start (and reported as None)."""
+    stop = None
     start = time.monotonic()
     if transient:
         sh("systemctl", "restart", unit)
     else:
         sh("systemctl", "stop", unit)
-    stopped = time.monotonic()
-    if not transient:
+        stop = time.monotonic() - start
+        start = time.monotonic()
         sh("systemctl", "start", unit)
-    while time.monotonic() - stopped < 120:
+    while time.monotonic() - start < 120:
         if status_of("GET", f"http://127.0.0.1:{port}/health/liveliness", timeout=2) == 200:
-            return (None if transient else stopped - start), time.monotonic() - start if transient else \
-                time.monotonic() - stopped
+            return stop, time.monotonic() - start
         time.sleep(0.1)
     raise SystemExit(f"{unit} did not come up")
 

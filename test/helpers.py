@@ -16,6 +16,17 @@ DEFAULT_MODEL_TAG = "phi3:3.8b-mini-128k-instruct-q8_0"
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+def unit_pids(unit):
+    """PIDs in a systemd unit's cgroup (a service's main process and its workers); [] when it has none."""
+    group = subprocess.run(["systemctl", "show", "-p", "ControlGroup", "--value", unit],
+                           capture_output=True, text=True, check=False).stdout.strip().lstrip("/")
+    for hierarchy in ("systemd", "unified"):  # cgroup v1 hybrid in the container, v2 elsewhere
+        procs = pathlib.Path("/sys/fs/cgroup", hierarchy, group, "cgroup.procs")
+        if group and procs.exists():
+            return [int(pid) for pid in procs.read_text().split()]
+    return []
+
+
 def load_module(relpath, name):
     """Import one of the formula's Salt modules as a plain Python module (for unit tests)."""
     spec = importlib.util.spec_from_file_location(name, REPO / relpath)

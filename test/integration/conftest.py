@@ -146,15 +146,6 @@ class Host:
     def prop(self, name, unit=SERVICE):
         return self.run("systemctl", "show", "-p", name, "--value", f"{unit}.service").stdout.strip()
 
-    def unit_processes(self, unit=SERVICE):
-        """PIDs in the unit's cgroup (the proxy's main process and its workers)."""
-        group = self.prop("ControlGroup", unit).lstrip("/")
-        for hierarchy in ("systemd", "unified"):
-            procs = pathlib.Path("/sys/fs/cgroup", hierarchy, group, "cgroup.procs")
-            if procs.exists():
-                return [int(pid) for pid in procs.read_text().split()]
-        return []
-
     def main_pid(self, unit=SERVICE):
         return int(self.prop("MainPID", unit) or 0)
 

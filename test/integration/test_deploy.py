@@ -17,7 +17,7 @@ import time
 import pytest
 import yaml
 from conftest import MASTER_KEY, SERVICE, base_pillar
-from helpers import REPO, free_port, http, wait_for_port
+from helpers import REPO, free_port, http, unit_pids, wait_for_port
 
 pytestmark = pytest.mark.integration
 
@@ -197,9 +197,9 @@ def test_g_one_backend_refusing_connections_costs_no_request(port, fleet, record
 def _process_count(host, expected, timeout=15):
     # Workers may still be forking when the first of them answers.
     deadline = time.monotonic() + timeout
-    while len(host.unit_processes()) != expected and time.monotonic() < deadline:
+    while len(unit_pids(f"{SERVICE}.service")) != expected and time.monotonic() < deadline:
         time.sleep(0.5)
-    return len(host.unit_processes())
+    return len(unit_pids(f"{SERVICE}.service"))
 
 
 def _sha(path):
