@@ -73,6 +73,7 @@ LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 # The litellm CLI's flag for each server it can run on (uvicorn is its default).
 SERVERS = {"uvicorn": "", "gunicorn": "--run_gunicorn", "granian": "--run_granian"}
 MAX_WORKERS = 64
+STOP_HEADROOM_SECONDS = 15
 # Spend figures per token. Self-hosted Ollama costs nothing per token, which is also what LiteLLM
 # reports for it; stating it in the config spares LiteLLM a cost-map scan on every request (about a
 # third of a worker's CPU per request with 1.108.7, see README "Performance").
@@ -91,6 +92,7 @@ RESERVED_ENV = {
     "LITELLM_LOCAL_MODEL_COST_MAP",
     "OLLAMA_API_BASE",
     "HOME",
+    "GRACEFUL_SHUTDOWN_TIMEOUT",
     # Would let the proxy start with a missing or publicly known key.
     "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY",
 }
@@ -299,6 +301,8 @@ SCHEMA = [
     Field("health_check:max_tokens", int, "tokens a probe generates (never 0: Ollama reads it as unlimited)",
           _between(1, 64)),
     Field("startup_timeout", int, "seconds an apply waits for the proxy after a (re)start", _between(5, 900)),
+    Field("shutdown_timeout", int, "seconds a stop lets in-flight requests finish (GRACEFUL_SHUTDOWN_TIMEOUT); "
+          "systemd's TimeoutStopSec= is set above it", _between(0, 3600)),
     Field("ip_address_allow", list, "networks the proxy may talk to (clients and backends): IPAddressDeny=any plus "
           "these, localhost and literal backend addresses; [any] turns the IP firewall off", _ip_allow),
     Field("extra_config", dict, "merged last into config.yaml (escape hatch for LiteLLM settings)"),
@@ -612,6 +616,7 @@ def service_environment(settings):
         "LITELLM_TELEMETRY_DISABLED": "true",
         "LITELLM_MODE": "PRODUCTION",
         "LITELLM_LOG": settings["log_level"],
+        "GRACEFUL_SHUTDOWN_TIMEOUT": str(settings["shutdown_timeout"]),
         # The proxy probes /api/show here at startup, whatever api_base says.
         "OLLAMA_API_BASE": normalize_backend(settings["backends"][0]),
     }
@@ -626,6 +631,12 @@ def env_file_text(env):
         escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
         lines.append(f'{name}="{escaped}"')
     return "\n".join(lines) + "\n"
+
+
+def stop_timeout(settings):
+    """systemd TimeoutStopSec=: the drain window, plus the 10 s gunicorn adds for the app's teardown
+    (LiteLLM's GRACEFUL_SHUTDOWN_TEARDOWN_HEADROOM_SECONDS), plus 5 s for the arbiter to exit."""
+    return settings["shutdown_timeout"] + STOP_HEADROOM_SECONDS
 
 
 def worker_count(settings, cpus):
@@ -680,6 +691,17 @@ def installed_distributions(venv):
                 name, _, version = entry[: -len(".dist-info")].rpartition("-")
                 found[_dist_key(name)] = version
     return found
+
+
+def site_packages(venv, python_version=None):
+    """The virtualenv's site-packages directory: the one on disk, else the one a virtualenv made by
+    an interpreter of ``python_version`` ("3.11") will have, else None."""
+    found = sorted(glob.glob(os.path.join(venv, "lib", "python3*", "site-packages")))
+    if found:
+        return found[0]
+    if python_version:
+        return os.path.join(venv, "lib", f"python{python_version}", "site-packages")
+    return None
 
 
 def missing_pins(pins, installed):
@@ -1130,10 +1152,12 @@ def settings(tplroot=DEFAULT_TPLROOT, validate=True):
         public["paths"] = paths(merged)
         public["unit_ip_address_allow"] = ip_address_allow(merged)
         public["server_args"] = " ".join(server_args(merged, __grains__.get("num_cpus")))
+        public["stop_timeout"] = stop_timeout(merged)
     except (KeyError, TypeError, AttributeError, ValueError):
         public["paths"] = {}  # unvalidated and broken: callers that need these validate first
         public["unit_ip_address_allow"] = None
         public["server_args"] = ""
+        public["stop_timeout"] = None
     return public
 
 
@@ -1194,6 +1218,8 @@ def install_needed(tplroot=DEFAULT_TPLROOT):
     Say what the package state still has to do: ``venv`` (true when the virtualenv has no python)
     and ``pins`` (the pinned packages missing or at another version). The formula renders the
     virtualenv and pip states only when there is work for them, which keeps a no-op apply cheap.
+    ``site_packages`` is where the virtualenv's packages live (or will, once it is made), or None
+    when neither the virtualenv nor the interpreter that makes it exists yet.
 
     CLI Example:
 
@@ -1206,7 +1232,18 @@ def install_needed(tplroot=DEFAULT_TPLROOT):
     return {
         "venv": not os.path.exists(os.path.join(venv, "bin", "python")),
         "pins": missing_pins(pip_pins(merged), installed_distributions(venv)),
+        "site_packages": site_packages(venv) or site_packages(venv, _python_version(merged["python"])),
     }
+
+
+def _python_version(python):
+    # Only asked before the virtualenv exists (first apply): one interpreter start, not per apply.
+    if not os.access(python, os.X_OK):
+        return None
+    out = __salt__["cmd.run_all"](
+        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], python_shell=False
+    )
+    return out["stdout"].strip() if out["retcode"] == 0 else None
 
 
 def models(tplroot=DEFAULT_TPLROOT):

@@ -47,6 +47,21 @@
 {%- endif %}
 {%- endif %}
 
+{%- if needed.site_packages %}
+
+{{ tplroot }}-package-install-fork-safety-pth-managed:
+  file.managed:
+    - name: {{ needed.site_packages }}/litellm_formula_fork_safety.pth
+    - source: salt://{{ tplroot }}/files/default/fork_safety.pth
+    - user: root
+    - group: root
+    - mode: '0644'
+{%- if needed.venv or needed.pins %}
+    - require:
+      - pip: {{ tplroot }}-package-install-pip-installed
+{%- endif %}
+{%- endif %}
+
 {{ tplroot }}-package-install-check-config-managed:
   file.managed:
     - name: {{ litellm.paths.check_config }}

@@ -2,6 +2,7 @@
 every SLS rendering into well-named states, the module's manual (sys.doc), test-mode states."""
 
 import re
+import sys
 
 import pytest
 from helpers import REPO, load_module
@@ -47,6 +48,15 @@ def test_every_sls_renders_with_state_ids_that_say_what_they_manage(loaders, set
     assert KEY not in repr(rendered)
 
 
+def test_first_apply_puts_the_fork_safety_pth_where_the_new_venv_will_look(loaders, set_pillar, tmp_path):
+    set_pillar({**GOOD, "install_dir": str(tmp_path / "opt")})
+    rendered = loaders.modules.state.show_sls("litellm.package.install")
+    assert "litellm-package-install-venv-created" in rendered  # the virtualenv does not exist yet
+    pth = rendered["litellm-package-install-fork-safety-pth-managed"]["file"]
+    version = "%d.%d" % sys.version_info[:2]  # the test venv runs on /usr/bin/python3, as the formula does
+    assert {"name": f"{tmp_path}/opt/venv/lib/python{version}/site-packages/litellm_formula_fork_safety.pth"} in pth
+
+
 def test_a_bad_pillar_fails_the_render_naming_the_key(loaders, set_pillar):
     set_pillar({**GOOD, "backends": ["ftp://h:11434"]})
     rendered = loaders.modules.state.show_sls("litellm")
@@ -75,7 +85,8 @@ def test_the_unit_carries_the_hardening_and_no_secret(loaders, set_pillar, tmp_p
     unit = dest.read_text()
     for directive in ("NoNewPrivileges=yes", "ProtectSystem=strict", "CapabilityBoundingSet=\n",
                       "SystemCallFilter=@system-service", "IPAddressDeny=any",
-                      "IPAddressAllow=localhost 192.0.2.7 10.0.0.0/8\n", "EnvironmentFile=/etc/litellm/master_key.env"):
+                      "IPAddressAllow=localhost 192.0.2.7 10.0.0.0/8\n", "EnvironmentFile=/etc/litellm/master_key.env",
+                      "TimeoutStopSec=45\n"):
         assert directive in unit
     assert KEY not in unit
 

@@ -114,6 +114,31 @@ def test_a_first_apply_deploys_a_running_enabled_service(salt_cli, salt_minion, 
     assert _process_count(host, 1 + os.cpu_count()) == 1 + os.cpu_count()
 
 
+def _workers_not_booted(host, workers, timeout=20):
+    """Worker PIDs that have not logged uvicorn's "Application startup complete" within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        waiting = [pid for pid in workers if "Application startup complete" not in
+                   host.run("journalctl", "--no-pager", "-o", "cat", f"_PID={pid}").stdout]
+        if not waiting or time.monotonic() > deadline:
+            return waiting
+        time.sleep(0.5)
+
+
+def test_a_every_gunicorn_worker_boots_on_every_restart(host, port):
+    # Without the formula's fork-safety .pth, a quarter of LiteLLM's gunicorn starts left one worker
+    # hung at boot (README "Gunicorn worker boot race"): check the mechanism, then the effect.
+    preloaded = host.run(str(VENV / "bin/python"), "-c", "import sys; print('encodings.ascii' in sys.modules)")
+    assert preloaded.stdout.strip() == "True", preloaded
+    for restart in range(5):
+        if restart:
+            assert host.run("systemctl", "restart", SERVICE).returncode == 0
+        wait_for_port(port)
+        assert _process_count(host, 1 + os.cpu_count()) == 1 + os.cpu_count()
+        workers = [pid for pid in unit_pids(f"{SERVICE}.service") if pid != host.main_pid()]
+        assert _workers_not_booted(host, workers) == [], f"start {restart + 1}: hung workers"
+
+
 def test_b_models_listed_with_key_and_refused_without(port):
     status, _, body = http("GET", f"http://127.0.0.1:{port}/v1/models", headers=auth())
     assert status == 200

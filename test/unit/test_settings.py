@@ -64,6 +64,9 @@ def test_merge_order_defaults_os_family_lookup_pillar():
         ({"num_workers": "all"}, "litellm:num_workers"),
         ({"num_workers": True}, "litellm:num_workers"),
         ({"server": "hypercorn"}, "litellm:server"),
+        ({"shutdown_timeout": -1}, "litellm:shutdown_timeout"),
+        ({"shutdown_timeout": 3601}, "litellm:shutdown_timeout"),
+        ({"environment": {"GRACEFUL_SHUTDOWN_TIMEOUT": "5"}}, "litellm:environment:GRACEFUL_SHUTDOWN_TIMEOUT"),
         ({"models": [{"name": "m", "model": "t", "input_cost_per_token": -1}]},
          "litellm:models:0:input_cost_per_token"),
         ({"models": [{"name": "m", "model": "t", "output_cost_per_token": "free"}]},
@@ -149,6 +152,14 @@ def test_environment_file_quotes_values_and_holds_no_key():
     assert 'NO_PROXY="a \\"b\\" \\\\c"' in text
     assert 'OLLAMA_API_BASE="http://127.0.0.1:11434"' in text
     assert "sk-secret" not in text
+
+
+def test_stop_waits_longer_than_litellm_drains():
+    # gunicorn waits shutdown_timeout + 10 s for its workers; systemd must not SIGKILL it first.
+    for drain in (0, 30, 600):
+        settings = merged(shutdown_timeout=drain)
+        assert f'GRACEFUL_SHUTDOWN_TIMEOUT="{drain}"' in mod.env_file_text(mod.service_environment(settings))
+        assert mod.stop_timeout(settings) == drain + 15
 
 
 @pytest.mark.parametrize(
@@ -260,3 +271,10 @@ def test_install_check_reads_dist_info_names_and_versions(tmp_path):
     assert mod.missing_pins([["litellm", "1.108.6"], ["prisma", "0.15.0"], ["absent", "1"]], installed) == [
         ["litellm", "1.108.6"], ["absent", "1"]]
     assert mod.installed_distributions(str(tmp_path / "nowhere")) == {}
+
+
+def test_site_packages_found_on_disk_or_predicted_from_the_interpreter(tmp_path):
+    assert mod.site_packages(str(tmp_path)) is None
+    assert mod.site_packages(str(tmp_path), "3.11") == str(tmp_path / "lib/python3.11/site-packages")
+    (tmp_path / "lib/python3.12/site-packages").mkdir(parents=True)
+    assert mod.site_packages(str(tmp_path), "3.11") == str(tmp_path / "lib/python3.12/site-packages")
