@@ -26,10 +26,10 @@ sys.path.insert(0, str(REPO / "test"))
 
 from helpers import DEFAULT_MODEL_TAG, StandinFleet, free_port, http, unit_pids, wait_for_port  # noqa: E402
 
-VENV = pathlib.Path("/opt/litellm/venv")
 CACHE = pathlib.Path(os.environ.get("LITELLM_FORMULA_CACHE", "/var/cache/litellm-formula"))
 KEY = "sk-bench-" + os.urandom(12).hex()
 WORK = pathlib.Path(tempfile.mkdtemp(prefix="litellm-bench.", dir="/var/tmp"))
+OOTB_VENV = WORK / "ootb-venv"
 SALT_CALL = [str(pathlib.Path(sys.executable).parent / "salt-call"), "-c", str(WORK / "conf"), "--local",
              "--out=json", "--retcode-passthrough"]
 ROWS = []
@@ -203,10 +203,19 @@ def transient_proxy(name, port, args, config, env, pin):
     envs = [f"--setenv={k}={v}" for k, v in env.items()]
     sh("systemctl", "stop", f"{name}.service", check=False)
     sh("systemctl", "reset-failed", f"{name}.service", check=False)
-    sh("systemd-run", f"--unit={name}", *props, *envs, VENV / "bin/litellm", "--config", cfg,
+    sh("systemd-run", f"--unit={name}", *props, *envs, OOTB_VENV / "bin/litellm", "--config", cfg,
        "--host", "127.0.0.1", "--port", port, *args)
     wait_for_port(port, timeout=120)
     return f"{name}.service"
+
+
+def out_of_the_box_venv():
+    """What LiteLLM's docs install: `pip install 'litellm[proxy]'` at the formula's version, nothing
+    else (the formula's venv adds httptools, which the out-of-the-box CLI would not have)."""
+    if not (OOTB_VENV / "bin/litellm").exists():
+        sh("/usr/bin/python3", "-m", "venv", OOTB_VENV)
+        sh(OOTB_VENV / "bin/pip", "install", "-q", "--no-index", "--find-links", CACHE / "wheels",
+           f"litellm[proxy]=={args_version()}")
 
 
 def out_of_the_box_config(backends):
@@ -452,6 +461,7 @@ def main():
             sh("taskset", "-pc", LOAD_CORE, member.process.pid)
             STANDIN_PIDS.append(member.process.pid)
         part_apply(args, a, results)
+        out_of_the_box_venv()
         part_gateway(args, a, results)
         part_failover(args, fleet, results)
         part_fanout(args, results)
