@@ -617,6 +617,8 @@ def service_environment(settings):
         "LITELLM_MODE": "PRODUCTION",
         "LITELLM_LOG": settings["log_level"],
         "GRACEFUL_SHUTDOWN_TIMEOUT": str(settings["shutdown_timeout"]),
+        # A worker killed by SIGSEGV in a native extension leaves its Python stack in the journal.
+        "PYTHONFAULTHANDLER": "1",
         # The proxy probes /api/show here at startup, whatever api_base says.
         "OLLAMA_API_BASE": normalize_backend(settings["backends"][0]),
     }

@@ -151,6 +151,7 @@ def test_environment_file_quotes_values_and_holds_no_key():
     text = mod.env_file_text(mod.service_environment(settings))
     assert 'NO_PROXY="a \\"b\\" \\\\c"' in text
     assert 'OLLAMA_API_BASE="http://127.0.0.1:11434"' in text
+    assert 'PYTHONFAULTHANDLER="1"' in text
     assert "sk-secret" not in text
 
 
