@@ -683,11 +683,15 @@ def _dist_key(name):
     return re.sub(r"[-_.]+", "_", name).lower()
 
 
+def _site_dirs(venv):
+    return sorted(glob.glob(os.path.join(venv, "lib", "python3*", "site-packages")))
+
+
 def installed_distributions(venv):
     """``{normalized name: version}`` of what a virtualenv holds, read from its *.dist-info
     directories: no interpreter started, so a no-op apply stays cheap."""
     found = {}
-    for site in glob.glob(os.path.join(venv, "lib", "python3*", "site-packages")):
+    for site in _site_dirs(venv):
         for entry in os.listdir(site):
             if entry.endswith(".dist-info"):
                 name, _, version = entry[: -len(".dist-info")].rpartition("-")
@@ -698,7 +702,7 @@ def installed_distributions(venv):
 def site_packages(venv, python_version=None):
     """The virtualenv's site-packages directory: the one on disk, else the one a virtualenv made by
     an interpreter of ``python_version`` ("3.11") will have, else None."""
-    found = sorted(glob.glob(os.path.join(venv, "lib", "python3*", "site-packages")))
+    found = _site_dirs(venv)
     if found:
         return found[0]
     if python_version:
