@@ -93,6 +93,8 @@ RESERVED_ENV = {
     "OLLAMA_API_BASE",
     "HOME",
     "GRACEFUL_SHUTDOWN_TIMEOUT",
+    "LITELLM_FORMULA_PROBE_INTERVAL",
+    "LITELLM_FORMULA_PROBE_TIMEOUT",
     # Would let the proxy start with a missing or publicly known key.
     "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY",
 }
@@ -106,6 +108,8 @@ REFUSED_EXTRA_CONFIG = {
     "as DATABASE_URL from a secret store instead",
 }
 MASTER_KEY_ENV = "LITELLM_MASTER_KEY"
+# files/default/liveness.py, installed into the virtualenv's site-packages by package/install.sls.
+LIVENESS_CALLBACK = "litellm_formula_liveness.liveness"
 MASTER_KEY_RE = re.compile(r"^sk-[A-Za-z0-9_\-.]{13,}$")
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 UNIT_RE = re.compile(r"^[A-Za-z0-9@_.\-:]+$")
@@ -290,16 +294,23 @@ SCHEMA = [
     Field("router:routing_strategy", str, "LiteLLM routing strategy", _one_of(ROUTING_STRATEGIES)),
     Field("router:enable_weighted_failover", bool, "a failed attempt re-picks among the other deployments"),
     Field("router:num_retries", int, "retries after a failed attempt", _between(0, 10)),
-    Field("router:allowed_fails", int, "failures before a deployment cools down", _between(0, 100)),
-    Field("router:cooldown_time", NUMBER, "seconds a failing deployment is skipped", _non_negative),
+    Field("router:disable_cooldowns", bool, "no cooldowns: the liveness probes decide what is down, so a busy "
+          "backend's 503 or timeout never takes a whole model out"),
+    Field("router:allowed_fails", int, "failures before a deployment cools down (with disable_cooldowns: false)",
+          _between(0, 100)),
+    Field("router:cooldown_time", NUMBER, "seconds a failing deployment is skipped (with disable_cooldowns: false)",
+          _non_negative),
     Field("router:timeout", NUMBER, "seconds for a whole non-streaming answer (per attempt)", _positive),
     Field("router:stream_timeout", NUMBER, "seconds to the first streamed token (model load included)", _positive),
-    Field("health_check", dict, "background health checks of every deployment"),
-    Field("health_check:enabled", bool, "probe deployments in the background and route around failures"),
-    Field("health_check:interval", int, "seconds between probes (each is a 1-token generation)", _between(1, 3600)),
-    Field("health_check:timeout", NUMBER, "seconds a probe may take", _positive),
-    Field("health_check:max_tokens", int, "tokens a probe generates (never 0: Ollama reads it as unlimited)",
-          _between(1, 64)),
+    Field("health_check", dict, "liveness probes of every backend (GET /api/version: no generation, no model load)"),
+    Field("health_check:enabled", bool, "probe backends in each worker, route around down ones and abort what "
+          "waits on a backend that stops answering"),
+    Field("health_check:interval", int, "seconds between probes; a request on a hung backend is retried elsewhere "
+          "within interval + timeout", _between(1, 3600)),
+    Field("health_check:timeout", NUMBER, "seconds a backend may take to answer /api/version before it counts as down",
+          _positive),
+    Field("health_check:max_tokens", int, "tokens per deployment when someone calls the proxy's own /health "
+          "(never 0: Ollama reads it as unlimited)", _between(1, 64)),
     Field("startup_timeout", int, "seconds an apply waits for the proxy after a (re)start", _between(5, 900)),
     Field("shutdown_timeout", int, "seconds a stop lets in-flight requests finish (GRACEFUL_SHUTDOWN_TIMEOUT); "
           "systemd's TimeoutStopSec= is set above it", _between(0, 3600)),
@@ -582,7 +593,6 @@ def proxy_config(settings):
                     "model_info": {
                         "id": deployment_id(model["name"], backend),
                         "health_check_max_tokens": health["max_tokens"],
-                        "health_check_timeout": health["timeout"],
                     },
                 }
             )
@@ -591,6 +601,7 @@ def proxy_config(settings):
         "router_settings": {
             "routing_strategy": router["routing_strategy"],
             "enable_weighted_failover": router["enable_weighted_failover"],
+            "disable_cooldowns": router["disable_cooldowns"],
             "num_retries": router["num_retries"],
             "allowed_fails": router["allowed_fails"],
             "cooldown_time": router["cooldown_time"],
@@ -599,13 +610,18 @@ def proxy_config(settings):
         },
         "general_settings": {
             "master_key": f"os.environ/{MASTER_KEY_ENV}",
-            "background_health_checks": health["enabled"],
-            "health_check_interval": health["interval"],
-            "enable_health_check_routing": health["enabled"],
+            # LiteLLM's own probes generate on every deployment: on a busy Ollama they queue, time out
+            # and make the router refuse everything, and they load every model (README "Failover").
+            "background_health_checks": False,
         },
         "litellm_settings": {"telemetry": False},
     }
-    return deep_merge(config, settings.get("extra_config") or {})
+    config = deep_merge(config, settings.get("extra_config") or {})
+    if health["enabled"]:
+        # Kept when extra_config brings callbacks of its own (a list replaces a list in the merge).
+        theirs = config["litellm_settings"].get("callbacks") or []
+        config["litellm_settings"]["callbacks"] = [LIVENESS_CALLBACK] + [c for c in theirs if c != LIVENESS_CALLBACK]
+    return config
 
 
 def service_environment(settings):
@@ -621,6 +637,9 @@ def service_environment(settings):
         "PYTHONFAULTHANDLER": "1",
         # The proxy probes /api/show here at startup, whatever api_base says.
         "OLLAMA_API_BASE": normalize_backend(settings["backends"][0]),
+        # Read by the liveness callback (files/default/liveness.py).
+        "LITELLM_FORMULA_PROBE_INTERVAL": str(settings["health_check"]["interval"]),
+        "LITELLM_FORMULA_PROBE_TIMEOUT": str(settings["health_check"]["timeout"]),
     }
     env.update({name: str(value) for name, value in sorted((settings.get("environment") or {}).items())})
     return env

@@ -2,7 +2,9 @@
 
 import importlib.util
 import json
+import os
 import pathlib
+import signal
 import socket
 import subprocess
 import sys
@@ -91,6 +93,7 @@ class Standin:
 
     def stop(self):
         if self.process and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGCONT)  # a SIGSTOPped stand-in (hung backend) cannot exit
             self.process.terminate()
             try:
                 self.process.wait(5)
@@ -104,8 +107,12 @@ class Standin:
         assert status == 200, body
         return json.loads(body)
 
+    def state(self):
+        """Knobs and counters (requests, generations, rejected_busy, loads, evictions, loaded, ...)."""
+        return json.loads(http("GET", f"{self.url}/_standin")[2])
+
     def requests_seen(self):
-        return json.loads(http("GET", f"{self.url}/_standin")[2])["requests"]
+        return self.state()["requests"]
 
 
 class StandinFleet:

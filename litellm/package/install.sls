@@ -60,6 +60,20 @@
     - require:
       - pip: {{ tplroot }}-package-install-pip-installed
 {%- endif %}
+
+{{ tplroot }}-package-install-liveness-module-managed:
+  file.managed:
+    # LiteLLM callback (litellm_settings.callbacks): busy backends stay in rotation, hung ones are
+    # left within one probe interval plus timeout (README "Failover: busy is not down").
+    - name: {{ needed.site_packages }}/litellm_formula_liveness.py
+    - source: salt://{{ tplroot }}/files/default/liveness.py
+    - user: root
+    - group: root
+    - mode: '0644'
+{%- if needed.venv or needed.pins %}
+    - require:
+      - pip: {{ tplroot }}-package-install-pip-installed
+{%- endif %}
 {%- endif %}
 
 {{ tplroot }}-package-install-check-config-managed:

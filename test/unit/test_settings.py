@@ -143,7 +143,17 @@ def test_server_arguments(server, workers, cpus, args):
 
 def test_extra_config_is_merged_last():
     config = mod.proxy_config(merged(extra_config={"litellm_settings": {"drop_params": True}}))
-    assert config["litellm_settings"] == {"telemetry": False, "drop_params": True}
+    assert config["litellm_settings"] == {"telemetry": False, "drop_params": True,
+                                          "callbacks": ["litellm_formula_liveness.liveness"]}
+
+
+def test_liveness_callback_survives_extra_callbacks_and_goes_with_health_check_off():
+    config = mod.proxy_config(merged(extra_config={"litellm_settings": {"callbacks": ["prometheus"]}}))
+    assert config["litellm_settings"]["callbacks"] == ["litellm_formula_liveness.liveness", "prometheus"]
+    assert config["general_settings"]["background_health_checks"] is False
+    assert config["router_settings"]["disable_cooldowns"] is True
+    off = mod.proxy_config(merged(health_check={"enabled": False}))
+    assert "callbacks" not in off["litellm_settings"]
 
 
 def test_environment_file_quotes_values_and_holds_no_key():

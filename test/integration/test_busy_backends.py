@@ -1,0 +1,110 @@
+"""Issue 10: slow is not down. Busy Ollama backends are served, a full queue fails over, a hung
+backend costs a bounded wait, a dead one loses nothing, a flapping one only what it was streaming.
+
+One deployment of the formula's defaults (liveness probes every 5 s with a 2 s timeout) in front of
+two stand-ins that behave like busy Ollama servers: parallel slots, a bounded queue answering 503,
+time per token, model load time and a limit on loaded models (test/ollama_standin.py). The scenarios
+live in test/scenarios.py, which `make bench` also runs against LiteLLM's CLI defaults.
+"""
+
+import subprocess
+
+import pytest
+import scenarios
+from conftest import MASTER_KEY, SERVICE, base_pillar
+from helpers import DEFAULT_MODEL_TAG, StandinFleet, wait_for_port
+
+pytestmark = pytest.mark.integration
+
+MODEL = "phi3-3.8b"
+OTHER_TAG = "qwen2.5:0.5b"  # deployed, never asked for: probes must not load it
+INTERVAL, TIMEOUT = 5, 2  # the defaults (parameters/defaults.yaml health_check)
+BOUND = INTERVAL + TIMEOUT
+
+
+@pytest.fixture(scope="module")
+def busy_fleet():
+    fleet = StandinFleet()
+    try:
+        for name in ("a", "b"):
+            # Like Ollama on a small GPU: one model in memory at a time, a second to load one.
+            fleet.start(name, models=(DEFAULT_MODEL_TAG, OTHER_TAG),
+                        extra_args=["--max-loaded-models", "1", "--load-time", "1"])
+        yield fleet
+    finally:
+        fleet.stop_all()
+
+
+@pytest.fixture(scope="module")
+def deployed(salt_cli, salt_minion, pillar, busy_fleet, port):
+    data = base_pillar([s.url for s in busy_fleet.members], port,
+                       models=[{"name": MODEL, "model": DEFAULT_MODEL_TAG},
+                               {"name": "qwen-0.5b", "model": OTHER_TAG}])
+    data.pop("health_check")  # the defaults are what is under test
+    pillar.set(data)
+    ret = salt_cli.run("state.apply", "litellm", minion_tgt=salt_minion.id)
+    assert ret.returncode == 0, ret.data
+    wait_for_port(port)
+    yield busy_fleet.members
+    assert salt_cli.run("state.apply", "litellm.clean", minion_tgt=salt_minion.id).returncode == 0
+
+
+def journal(since):
+    return subprocess.run(["journalctl", "-u", f"{SERVICE}.service", "--no-pager", "-o", "cat", "--since", since],
+                          capture_output=True, text=True, check=False).stdout
+
+
+def test_slow_backends_are_served_and_probes_load_no_model(deployed, port, host, record_figure):
+    a, b = deployed
+    loads_before = {s.name: s.state()["loads"] for s in deployed}
+    # Two probe intervals and more: LiteLLM's own generation probes (3 s timeout) had excluded both
+    # backends by then and answered 429 to 1,580 of 1,600 requests.
+    summary = scenarios.slow(port, MASTER_KEY, MODEL, a, b, seconds=20)
+    record_figure("busy backends: both slow (4 s per answer), 4 clients, 20 s", summary.line())
+    assert summary.sent >= 12, summary.line()
+    assert not summary.failed, summary.line()
+    for standin in deployed:
+        state = standin.state()
+        # The probes are /api/version: they never load a model, so nothing the users wait for is evicted.
+        assert state["loaded"] == [DEFAULT_MODEL_TAG], state
+        assert state["evictions"] == 0, state
+        assert state["loads"] - loads_before[standin.name] <= 1, state
+
+
+def test_a_full_ollama_queue_fails_over_to_the_other_backend(deployed, port, record_figure):
+    a, b = deployed
+    summary = scenarios.saturated(port, MASTER_KEY, MODEL, a, b, seconds=15)
+    record_figure("busy backends: one saturated (queue full: 503), 8 clients, 15 s",
+                  f"{summary.line()}; {summary.extra}")
+    assert summary.extra["a rejected (503)"] > 0, "the scenario never filled a's queue"
+    assert not summary.failed, summary.line()
+
+
+def test_a_hung_backend_costs_at_most_the_liveness_bound(deployed, port, host, record_figure):
+    a, b = deployed
+    since = host.now()
+    summary = scenarios.hung(port, MASTER_KEY, MODEL, a, b, seconds=25)
+    record_figure(f"busy backends: one hung (SIGSTOP), 8 clients, 25 s, bound {BOUND} s", summary.line())
+    assert f"liveness: {b.url} is down" in journal(since)
+    # Requests waiting on b when it froze are retried on a; a stream that had already sent tokens
+    # cannot be replayed (LiteLLM never resends partial content), so it ends with an error, at once.
+    assert all(o.what in ("broken stream", "error in stream") for o in summary.failed), summary.line()
+    assert len(summary.failed) <= 4, summary.line()  # at most the 4 streaming clients, once each
+    # One interval plus one probe timeout, then the retry's own generation (0.4 s) and scheduling.
+    assert summary.longest <= BOUND + 1.5, summary.line()
+
+
+def test_a_dead_backend_loses_no_request(deployed, port, record_figure):
+    a, b = deployed
+    summary = scenarios.dead(port, MASTER_KEY, MODEL, a, b, requests=1000)
+    record_figure("busy backends: one dead, 1,000 sequential requests", summary.line())
+    assert summary.sent == 1000
+    assert not summary.failed, summary.line()
+
+
+def test_a_flapping_backend_costs_only_the_streams_it_was_sending(deployed, port, record_figure):
+    a, b = deployed
+    summary = scenarios.flapping(port, MASTER_KEY, MODEL, a, b, seconds=20)
+    record_figure("busy backends: one flapping (down/up every 2 s), 8 clients, 20 s", summary.line())
+    assert all(o.what in ("broken stream", "error in stream") for o in summary.failed), summary.line()
+    assert len(summary.failed) <= 0.05 * summary.sent, summary.line()
