@@ -24,6 +24,7 @@ import time
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "test"))
 
+import scenarios  # noqa: E402
 from helpers import DEFAULT_MODEL_TAG, StandinFleet, free_port, http, unit_pids, wait_for_port  # noqa: E402
 
 CACHE = pathlib.Path(os.environ.get("LITELLM_FORMULA_CACHE", "/var/cache/litellm-formula"))
@@ -322,34 +323,37 @@ def pin_dropin(pin, config=None):
     sh("systemctl", "daemon-reload")
 
 
-def sequential(port, n):
-    auth = {"Authorization": f"Bearer {KEY}"}
-    failed, latencies = 0, []
-    for _ in range(n):
-        start = time.monotonic()
-        status = status_of("POST", f"http://127.0.0.1:{port}/v1/chat/completions", chat_body(False), auth)
-        latencies.append((time.monotonic() - start) * 1000)
-        failed += status != 200
-    latencies.sort()
-    return failed, latencies[int(len(latencies) * 0.99) - 1]
+BUSY_SETUPS = ("formula default", "LiteLLM CLI defaults")
+BUSY_WHAT = {
+    "slow": "both slow (4 s per answer, 2 slots each), 4 clients, 30 s",
+    "saturated": "one saturated (1 slot, queue of 1: 503 when full), 8 clients, 20 s",
+    "hung": "one hung (SIGSTOP after 3 s, stays stopped), 8 clients, 30 s, client timeout 30 s",
+    "dead": "one dead (stopped), 1,000 sequential requests",
+    "flapping": "one flapping (stopped and started every 2 s), 8 clients, 24 s",
+}
 
 
-def part_failover(args, fleet, results):
-    a, b = fleet.members[:2]
-    set_pillar([a.url, b.url], args.port)
-    apply()
-    wait_for_port(args.port)
-    env = {"LITELLM_MASTER_KEY": KEY, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OLLAMA_API_BASE": a.url}
-    port = free_port()
-    transient_proxy("bench-ootb-router", port, [], out_of_the_box_config([a.url, b.url]), env, False)
-    time.sleep(5)
-    b.stop()
+def part_busy(args, results):
+    """Issue 10's scenarios (test/scenarios.py) against the formula's default and LiteLLM's CLI
+    defaults, both in front of the same two stand-ins, one scenario at a time, alternating."""
+    fleet = StandinFleet()
     try:
-        results[("failover", "formula")] = sequential(args.port, args.failover_requests)
-        results[("failover", "out-of-the-box")] = sequential(port, args.failover_requests)
+        a, b = fleet.start("busy-a"), fleet.start("busy-b")
+        set_pillar([a.url, b.url], args.port)
+        apply()
+        wait_for_port(args.port)
+        env = {"LITELLM_MASTER_KEY": KEY, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OLLAMA_API_BASE": a.url}
+        port = free_port()
+        transient_proxy("bench-cli-busy", port, [], out_of_the_box_config([a.url, b.url]), env, False)
+        ports = dict(zip(BUSY_SETUPS, (args.port, port)))
+        for name in args.busy:
+            for label in BUSY_SETUPS:
+                time.sleep(8)  # one probe interval and more: both proxies see the recovered backends
+                results[("busy", name, label)] = scenarios.ALL[name](ports[label], KEY, "bench", a, b)
+                print(f"  6 busy | {name} | {label} | {results[('busy', name, label)].line()}", file=sys.stderr)
     finally:
-        b.start()
-        sh("systemctl", "stop", "bench-ootb-router.service", check=False)
+        fleet.stop_all()
+        sh("systemctl", "stop", "bench-cli-busy.service", check=False)
 
 
 def part_fanout(args, results):
@@ -388,59 +392,66 @@ def report(results, args):
     lines = ["| part | what | figure | ratio |", "| --- | --- | --- | --- |"]
     add = lambda *cells: lines.append("| " + " | ".join(str(c) for c in cells) + " |")  # noqa: E731
     base = OUT_OF_THE_BOX
-    for conc in args.concurrency:
-        d = results[("direct",)][conc]
-        add("1 gateway cost", f"direct to the stand-in, c={conc}", f"{d['rps']:.0f} req/s, p50 {d['p50_ms']:.1f} ms, "
-            f"p99 {d['p99_ms']:.1f} ms", "floor")
-    for label in [mode[0] for mode in FORMULA_MODES] + [base]:
-        if (label, "error") in results:
-            add("1 gateway cost", label, "failed: " + results[(label, "error")].replace("|", "/"), "")
+    if "gateway" in args.parts:
+        for conc in args.concurrency:
+            d = results[("direct",)][conc]
+            add("1 gateway cost", f"direct to the stand-in, c={conc}",
+                f"{d['rps']:.0f} req/s, p50 {d['p50_ms']:.1f} ms, p99 {d['p99_ms']:.1f} ms", "floor")
+        for label in [mode[0] for mode in FORMULA_MODES] + [base]:
+            if (label, "error") in results:
+                add("1 gateway cost", label, "failed: " + results[(label, "error")].replace("|", "/"), "")
+            for stream in (False, True):
+                for conc in args.concurrency:
+                    r = results.get((label, stream, conc))
+                    if r is None:
+                        continue
+                    b = results.get((base, stream, conc))
+                    ratio = (f"CPU/req x{r['cpu_ms_per_req'] / b['cpu_ms_per_req']:.2f}, "
+                             f"req/s x{r['rps'] / b['rps']:.2f} vs out-of-the-box") if b and label != base else ""
+                    add("1 gateway cost", f"{label}, {'stream' if stream else 'plain'}, c={conc}",
+                        f"{r['rps']:.0f} req/s, p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, "
+                        f"{r['cpu_ms_per_req']:.1f} ms CPU/req, {r['errors']} errors", ratio)
+            if (label, "pss") not in results:
+                continue
+            stop = results[(label, "stop")]
+            stop = "stop+start" if stop is None else f"stop {stop:.1f} s, start"
+            add("1 gateway cost", f"{label}: memory, stop, start", f"PSS {results[(label, 'pss')]:.0f} MB, "
+                f"{stop} {results[(label, 'startup')]:.1f} s", "")
+        cores = os.cpu_count()
         for stream in (False, True):
-            for conc in args.concurrency:
-                r = results.get((label, stream, conc))
-                if r is None:
-                    continue
-                b = results.get((base, stream, conc))
-                ratio = f"CPU/req x{r['cpu_ms_per_req'] / b['cpu_ms_per_req']:.2f}, req/s x{r['rps'] / b['rps']:.2f} " \
-                        "vs out-of-the-box" if b and label != base else ""
-                add("1 gateway cost", f"{label}, {'stream' if stream else 'plain'}, c={conc}",
-                    f"{r['rps']:.0f} req/s, p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, "
-                    f"{r['cpu_ms_per_req']:.1f} ms CPU/req, {r['errors']} errors", ratio)
-        if (label, "pss") not in results:
-            continue
-        stop = results[(label, "stop")]
-        stop = "stop+start" if stop is None else f"stop {stop:.1f} s, start"
-        add("1 gateway cost", f"{label}: memory, stop, start", f"PSS {results[(label, 'pss')]:.0f} MB, "
-            f"{stop} {results[(label, 'startup')]:.1f} s", "")
-    cores = os.cpu_count()
-    for stream in (False, True):
-        kind = "stream" if stream else "plain"
-        peak = {label: max((results[(label, stream, c)] for c in args.concurrency if (label, stream, c) in results),
-                           key=lambda r: r["rps"], default=None) for label in (FORMULA_DEFAULT, SINGLE, base)}
-        d, one, o = peak[FORMULA_DEFAULT], peak[SINGLE], peak[base]
-        if d and one:
-            load = (d["wrk_cpu_s"] + d["standin_cpu_s"]) / d["seconds"]
-            add("2 tuning: scaling", f"formula default vs {cores} x 1 worker (peak req/s over c), {kind}",
-                f"{d['rps']:.0f} vs {cores} x {one['rps']:.0f} req/s (wrk and stand-in used {load:.2f} of a core)",
-                f"x{d['rps'] / (cores * one['rps']):.2f} (target 0.90)")
-        if d and o:
-            add("2 tuning: CPU/req", f"formula default vs out-of-the-box (at peak req/s), {kind}",
-                f"{d['cpu_ms_per_req']:.1f} vs {o['cpu_ms_per_req']:.1f} ms",
-                f"x{d['cpu_ms_per_req'] / o['cpu_ms_per_req']:.2f} (target 0.75)")
-    f_fail, f_p99 = results[("failover", "formula")]
-    o_fail, o_p99 = results[("failover", "out-of-the-box")]
-    n = args.failover_requests
-    add("3 failover (1 of 2 dead)", "formula default router", f"{f_fail}/{n} failed, p99 {f_p99:.1f} ms",
-        f"failures {f_fail} vs {o_fail}")
-    add("3 failover (1 of 2 dead)", "out-of-the-box router", f"{o_fail}/{n} failed, p99 {o_p99:.1f} ms", "")
-    add("4 apply cost", "first apply (wheel cache)", fmt(results[("apply", "first")], " s"), "")
-    noop, floor = results[("apply", "noop")], results[("apply", "floor")]
-    add("4 apply cost", "no-op re-apply (median of 3)", fmt(noop, " s", 2), f"x{noop / floor:.2f} of the floor")
-    add("4 apply cost", "floor: empty SLS (median of 3)", fmt(floor, " s", 2), "")
-    for total in (1, 8, 32):
-        hanging, took = results[("fanout", total)]
-        add("5 health fan-out", f"{total} backends, {hanging} never answering, timeout 3 s", fmt(took, " s", 2),
-            f"{took - 3:+.2f} s vs the timeout")
+            kind = "stream" if stream else "plain"
+            peak = {label: max((results[(label, stream, c)] for c in args.concurrency if (label, stream, c) in results),
+                               key=lambda r: r["rps"], default=None) for label in (FORMULA_DEFAULT, SINGLE, base)}
+            d, one, o = peak[FORMULA_DEFAULT], peak[SINGLE], peak[base]
+            if d and one:
+                load = (d["wrk_cpu_s"] + d["standin_cpu_s"]) / d["seconds"]
+                add("2 tuning: scaling", f"formula default vs {cores} x 1 worker (peak req/s over c), {kind}",
+                    f"{d['rps']:.0f} vs {cores} x {one['rps']:.0f} req/s (wrk and stand-in used {load:.2f} of a core)",
+                    f"x{d['rps'] / (cores * one['rps']):.2f} (target 0.90)")
+            if d and o:
+                add("2 tuning: CPU/req", f"formula default vs out-of-the-box (at peak req/s), {kind}",
+                    f"{d['cpu_ms_per_req']:.1f} vs {o['cpu_ms_per_req']:.1f} ms",
+                    f"x{d['cpu_ms_per_req'] / o['cpu_ms_per_req']:.2f} (target 0.75)")
+    for name in args.busy:
+        got = {label: results.get(("busy", name, label)) for label in BUSY_SETUPS}
+        for label, summary in got.items():
+            if summary is None:
+                continue
+            other = got[BUSY_SETUPS[1]]
+            ratio = (f"failed {len(summary.failed)} vs {len(other.failed)}, longest wait {summary.longest:.1f} vs "
+                     f"{other.longest:.1f} s") if label == BUSY_SETUPS[0] and other else ""
+            extra = "".join(f"; {k}: {v}" for k, v in summary.extra.items())
+            add("3 busy backends", f"{BUSY_WHAT[name]}: {label}", summary.line() + extra, ratio)
+    if "apply" in args.parts:
+        add("4 apply cost", "first apply (wheel cache)", fmt(results[("apply", "first")], " s"), "")
+        noop, floor = results[("apply", "noop")], results[("apply", "floor")]
+        add("4 apply cost", "no-op re-apply (median of 3)", fmt(noop, " s", 2), f"x{noop / floor:.2f} of the floor")
+        add("4 apply cost", "floor: empty SLS (median of 3)", fmt(floor, " s", 2), "")
+    if "fanout" in args.parts:
+        for total in (1, 8, 32):
+            hanging, took = results[("fanout", total)]
+            add("5 health fan-out", f"{total} backends, {hanging} never answering, timeout 3 s", fmt(took, " s", 2),
+                f"{took - 3:+.2f} s vs the timeout")
     return "\n".join(lines)
 
 
@@ -448,7 +459,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per measurement")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--failover-requests", type=int, default=1000)
+    parser.add_argument("--busy", nargs="+", default=list(scenarios.ALL), choices=list(scenarios.ALL),
+                        help="busy-backend scenarios to run (part 3)")
+    parser.add_argument("--parts", nargs="+", default=["apply", "gateway", "busy", "fanout"],
+                        choices=["apply", "gateway", "busy", "fanout"], help="parts to run (default: all)")
     args = parser.parse_args()
     args.port = free_port()
     results = {}
@@ -460,11 +474,15 @@ def main():
         for member in fleet.members:
             sh("taskset", "-pc", LOAD_CORE, member.process.pid)
             STANDIN_PIDS.append(member.process.pid)
-        part_apply(args, a, results)
         out_of_the_box_venv()
-        part_gateway(args, a, results)
-        part_failover(args, fleet, results)
-        part_fanout(args, results)
+        if "apply" in args.parts:
+            part_apply(args, a, results)
+        if "gateway" in args.parts:
+            part_gateway(args, a, results)
+        if "busy" in args.parts:
+            part_busy(args, results)
+        if "fanout" in args.parts:
+            part_fanout(args, results)
     finally:
         fleet.stop_all()
         sh(*SALT_CALL, "state.apply", "litellm.clean", check=False)
