@@ -73,6 +73,9 @@ LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 # The litellm CLI's flag for each server it can run on (uvicorn is its default).
 SERVERS = {"uvicorn": "", "gunicorn": "--run_gunicorn", "granian": "--run_granian"}
 MAX_WORKERS = 64
+# Memory one proxy worker costs, rounded up (README "Throughput defaults": 403 MB PSS for one uvicorn
+# worker, 846 MB for gunicorn with 2); `num_workers: auto` keeps all of them within half the RAM.
+WORKER_MB = 512
 STOP_HEADROOM_SECONDS = 15
 # Spend figures per token. Self-hosted Ollama costs nothing per token, which is also what LiteLLM
 # reports for it; stating it in the config spares LiteLLM a cost-map scan on every request (about a
@@ -288,8 +291,8 @@ SCHEMA = [
     Field("log_level", str, "LITELLM_LOG level (INFO logs every request: about 4 lines each)", _log_level),
     Field("server", str, "HTTP server the proxy runs on: gunicorn, uvicorn or granian (all ship with LiteLLM)",
           _one_of(SERVERS)),
-    Field("num_workers", (int, str), f"proxy worker processes: 1 to {MAX_WORKERS}, or auto (one per CPU core)",
-          _workers),
+    Field("num_workers", (int, str), f"proxy worker processes: 1 to {MAX_WORKERS}, or auto (one per CPU core, "
+          f"at most half the RAM at {WORKER_MB} MB each)", _workers),
     Field("router", dict, "router settings (failover and timeouts)"),
     Field("router:routing_strategy", str, "LiteLLM routing strategy", _one_of(ROUTING_STRATEGIES)),
     Field("router:enable_weighted_failover", bool, "a failed attempt re-picks among the other deployments"),
@@ -660,18 +663,21 @@ def stop_timeout(settings):
     return settings["shutdown_timeout"] + STOP_HEADROOM_SECONDS
 
 
-def worker_count(settings, cpus):
-    """Worker processes to start: the pillar's number, or one per CPU core for ``auto``."""
+def worker_count(settings, cpus, mem_mb=None):
+    """Worker processes to start: the pillar's number, or for ``auto`` one per CPU core (a worker is
+    CPU-bound: more than the cores does not pay), at most as many as half the RAM holds at
+    WORKER_MB each (each worker is a whole LiteLLM, about 400 MB)."""
     wanted = settings["num_workers"]
-    if wanted == "auto":
-        return max(1, min(int(cpus or 1), MAX_WORKERS))
-    return wanted
+    if wanted != "auto":
+        return wanted
+    by_memory = int(mem_mb) // 2 // WORKER_MB if mem_mb else MAX_WORKERS
+    return max(1, min(int(cpus or 1), by_memory, MAX_WORKERS))
 
 
-def server_args(settings, cpus):
+def server_args(settings, cpus, mem_mb=None):
     """The litellm CLI arguments choosing the HTTP server and its worker count."""
     flag = SERVERS[settings["server"]]
-    return ([flag] if flag else []) + ["--num_workers", str(worker_count(settings, cpus))]
+    return ([flag] if flag else []) + ["--num_workers", str(worker_count(settings, cpus, mem_mb))]
 
 
 def paths(settings):
@@ -1176,7 +1182,7 @@ def settings(tplroot=DEFAULT_TPLROOT, validate=True):
     try:
         public["paths"] = paths(merged)
         public["unit_ip_address_allow"] = ip_address_allow(merged)
-        public["server_args"] = " ".join(server_args(merged, __grains__.get("num_cpus")))
+        public["server_args"] = " ".join(server_args(merged, __grains__.get("num_cpus"), __grains__.get("mem_total")))
         public["stop_timeout"] = stop_timeout(merged)
     except (KeyError, TypeError, AttributeError, ValueError):
         public["paths"] = {}  # unvalidated and broken: callers that need these validate first

@@ -138,25 +138,6 @@ def status_of(method, url, body=None, headers=None, timeout=60):
         return None
 
 
-def restart(unit, port, transient=False):
-    """Seconds to stop the unit, and to start it until /health/liveliness answers. A transient unit
-    is gone once stopped, so its stop is part of its start (and reported as None)."""
-    stop = None
-    start = time.monotonic()
-    if transient:
-        sh("systemctl", "restart", unit)
-    else:
-        sh("systemctl", "stop", unit)
-        stop = time.monotonic() - start
-        start = time.monotonic()
-        sh("systemctl", "start", unit)
-    while time.monotonic() - start < 120:
-        if status_of("GET", f"http://127.0.0.1:{port}/health/liveliness", timeout=2) == 200:
-            return stop, time.monotonic() - start
-        time.sleep(0.1)
-    raise SystemExit(f"{unit} did not come up")
-
-
 def chat_body(stream):
     return {"model": "bench", "messages": [{"role": "user", "content": "Say hello"}], "stream": stream}
 
@@ -165,46 +146,21 @@ def journal_tail(unit, lines=15):
     return sh("journalctl", "-u", unit, "--no-pager", "-o", "cat", "-n", lines, check=False).stdout
 
 
-def measure_proxy(label, unit, port, seconds, concurrencies, results):
-    auth = {"Authorization": f"Bearer {KEY}"}
-    stop, up = restart(unit, port, transient=unit.startswith("bench-"))
-    main_pid = sh("systemctl", "show", "-p", "MainPID", "--value", unit).stdout.strip()
-    for _ in range(20):  # warm up
-        status_of("POST", f"http://127.0.0.1:{port}/v1/chat/completions", chat_body(False), auth)
-    pids = unit_pids(unit)
-    for stream in (False, True):
-        for conc in concurrencies:
-            before, standin_before = cpu_seconds(unit_pids(unit)), cpu_seconds(STANDIN_PIDS)
-            try:
-                r = wrk(f"http://127.0.0.1:{port}/v1/chat/completions", chat_body(stream), conc, seconds, auth)
-            except RuntimeError as exc:
-                raise RuntimeError(f"{exc}; {unit}'s journal:\n{journal_tail(unit)[-1500:]}") from exc
-            r["cpu_ms_per_req"] = (cpu_seconds(unit_pids(unit)) - before) * 1000 / max(1, r["requests"])
-            r["standin_cpu_s"] = cpu_seconds(STANDIN_PIDS) - standin_before
-            if sh("systemctl", "show", "-p", "MainPID", "--value", unit).stdout.strip() != main_pid:
-                raise RuntimeError(f"{unit} restarted during {'stream' if stream else 'plain'} c={conc} "
-                                   f"({r['errors']} errors); its journal:\n" + journal_tail(unit)[-1500:])
-            results[(label, stream, conc)] = r
-    results[(label, "pss")] = pss_mb(pids)
-    results[(label, "startup")] = up
-    results[(label, "stop")] = stop
-
-
 # --- the parts -----------------------------------------------------------------------------------
 
-def transient_proxy(name, port, args, config, env, pin):
+def transient_proxy(name, port, args, config, env, pin, venv=None, props=()):
     # Readable by the service user; holds no key (os.environ/LITELLM_MASTER_KEY).
     WORK.chmod(0o711)
     cfg = WORK / f"{name}.yaml"
     cfg.write_text(json.dumps(config))
     cfg.chmod(0o644)
-    props = ["-p", "User=litellm", "-p", "WorkingDirectory=/var/lib/litellm"]
+    props = ["-p", "User=litellm", "-p", "WorkingDirectory=/var/lib/litellm", *props]
     if pin:
         props += ["-p", "CPUAffinity=0"]
     envs = [f"--setenv={k}={v}" for k, v in env.items()]
     sh("systemctl", "stop", f"{name}.service", check=False)
     sh("systemctl", "reset-failed", f"{name}.service", check=False)
-    sh("systemd-run", f"--unit={name}", *props, *envs, OOTB_VENV / "bin/litellm", "--config", cfg,
+    sh("systemd-run", f"--unit={name}", *props, *envs, (venv or OOTB_VENV) / "bin/litellm", "--config", cfg,
        "--host", "127.0.0.1", "--port", port, *args)
     wait_for_port(port, timeout=120)
     return f"{name}.service"
@@ -225,74 +181,153 @@ def out_of_the_box_config(backends):
             "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"}}
 
 
-FORMULA_DEFAULT = f"formula default (gunicorn, {os.cpu_count()} workers)"
-# gunicorn's workers are uvicorn workers: one uvicorn worker is the default's single-worker basis.
-SINGLE = "formula, uvicorn, 1 worker"
-OUT_OF_THE_BOX = "out-of-the-box CLI (uvicorn, 1 worker)"
-ONE = {"server": "uvicorn", "num_workers": 1}
-# (label, pillar overrides, pinned to core 0, concurrencies: None = all). Everything but the
-# out-of-the-box CLI goes through the formula, so each row differs from the default in what its
-# label says.
-FORMULA_MODES = [
-    (FORMULA_DEFAULT, {}, False, None),
-    (f"formula, uvicorn, {os.cpu_count()} workers", {"server": "uvicorn"}, False, None),
-    (f"formula, granian, {os.cpu_count()} workers", {"server": "granian"}, False, None),
-    (SINGLE, ONE, True, None),
-    ("formula, granian, 1 worker", {"server": "granian", "num_workers": 1}, True, None),
-    ("formula, uvicorn, 1 worker, log_level INFO (old default)", {**ONE, "log_level": "INFO"}, True, [8]),
-    ("formula, uvicorn, 1 worker, no model prices (old config)", {**ONE, "no_prices": True}, True, [8]),
+# --- part 1: the walk -----------------------------------------------------------------------------
+# One factor at a time, from LiteLLM's CLI defaults to the formula's default. Every step runs at once
+# (each its own unit and port) and is measured in alternating rounds, so drift on a shared machine
+# hits every row alike. Rows print min/median/max over the rounds.
+
+CLIENTS = {"keep-alive": {}, "new connection": {"Connection": "close"}}  # wrk reconnects after a close
+CLI_ENV = {"LITELLM_MASTER_KEY": KEY, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}  # offline: no cost-map fetch
+FORMULA_VENV = pathlib.Path("/opt/litellm/venv")
+PRICES = {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0}
+
+
+def config_with(formula, sections, backends):
+    """LiteLLM's CLI config (deployments and the key) plus the named sections of the formula's config."""
+    config = out_of_the_box_config(backends)
+    by_base = {d["litellm_params"]["api_base"]: d for d in formula["model_list"]}
+    for deployment in config["model_list"]:
+        theirs = by_base[deployment["litellm_params"]["api_base"]]
+        if "model_info" in sections:
+            deployment["model_info"] = dict(theirs["model_info"])
+        if "prices" in sections:
+            deployment["litellm_params"].update(PRICES)
+    if "router" in sections:
+        config["router_settings"] = dict(formula["router_settings"])
+    if "health" in sections:
+        config["general_settings"].update({k: v for k, v in formula["general_settings"].items() if k != "master_key"})
+        config["litellm_settings"] = dict(formula.get("litellm_settings") or {})
+    return config
+
+
+def _formula_env(sections):
+    return {"venv": "formula", "env": True, "sections": sections}
+
+
+WALK = [  # (label, how): a transient unit {venv, env, sections} or a copy of the formula's unit {server, ...}
+    ("CLI defaults, docs venv (litellm[proxy] only)", {"venv": "docs", "env": False, "sections": []}),
+    ("+ the formula's venv (httptools, prisma, .pth, liveness module)",
+     {"venv": "formula", "env": False, "sections": []}),
+    ("+ the formula's environment file (litellm.env)", _formula_env([])),
+    ("+ router_settings", _formula_env(["router"])),
+    ("+ health checks (liveness callback; LiteLLM's probes off)", _formula_env(["router", "health"])),
+    ("+ model_info (= the formula's config.yaml)", _formula_env(["router", "health", "model_info"])),
+    ("+ the formula's hardened unit, uvicorn, 1 worker", {"server": "uvicorn", "workers": 1}),
+    ("+ gunicorn, 1 worker", {"server": "gunicorn", "workers": 1}),
+    (f"+ {os.cpu_count()} workers (= the formula's default)", {"server": "gunicorn", "workers": os.cpu_count()}),
 ]
+ABLATIONS = [
+    ("ablation: CLI defaults, docs venv, + per-token prices 0", {"venv": "docs", "env": False, "sections": ["prices"]}),
+    ("ablation: the formula's default + per-token prices 0 (the old default)",
+     {"server": "gunicorn", "workers": os.cpu_count(), "prices": True}),
+]
+CLI_DOCS, CLI_FORMULA_VENV, DEFAULT = WALK[0][0], WALK[1][0], WALK[-1][0]
 
 
-UNPRICED = pathlib.Path("/etc/litellm/bench-unpriced.yaml")
+def walk_transient(name, port, how, formula, backends):
+    venv = OOTB_VENV if how["venv"] == "docs" else FORMULA_VENV
+    props = ["-p", "EnvironmentFile=/etc/litellm/litellm.env"] if how["env"] else []
+    return transient_proxy(name, port, [], config_with(formula, how["sections"], backends), CLI_ENV, True,
+                           venv=venv, props=props)
 
 
-def unpriced_config():
-    """The formula's config.yaml without per-token prices (LiteLLM then looks them up per request),
-    beside the real one so the sandboxed service can read it."""
+def walk_unit(name, port, how, formula):
+    """A copy of the formula's installed unit under another name and port, with the step's server
+    and worker count (and, for the price ablation, a config copy beside the real one)."""
+    lines = []
+    for line in pathlib.Path("/etc/systemd/system/litellm.service").read_text().splitlines():
+        if line.startswith("ExecStart="):
+            argv = line.split("=", 1)[1].split()
+            argv = argv[:argv.index("--port") + 2]
+            argv[-1] = str(port)
+            argv += (["--run_gunicorn"] if how["server"] == "gunicorn" else []) + ["--num_workers", str(how["workers"])]
+            if how.get("prices"):
+                config = dict(formula, model_list=[
+                    {**d, "litellm_params": {**d["litellm_params"], **PRICES}} for d in formula["model_list"]])
+                path = pathlib.Path(f"/etc/litellm/{name}.yaml")
+                path.write_text(json.dumps(config))
+                shutil.chown(path, "root", "litellm")
+                path.chmod(0o640)
+                argv[argv.index("--config") + 1] = str(path)
+            line = "ExecStart=" + " ".join(argv)
+        elif line.startswith("RuntimeDirectory="):
+            line = f"RuntimeDirectory={name}"
+        lines.append(line)
+        if line == "[Service]" and how["workers"] == 1:
+            lines.append("CPUAffinity=0")  # like the transient single-worker rows
+    pathlib.Path(f"/etc/systemd/system/{name}.service").write_text("\n".join(lines) + "\n")
+    sh("systemctl", "daemon-reload")
+    sh("systemctl", "start", f"{name}.service")
+    return f"{name}.service"
+
+
+def walk_round(unit, port, client, seconds):
+    auth = {"Authorization": f"Bearer {KEY}", **CLIENTS[client]}
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    wrk(url, chat_body(False), 8, 2, auth)  # warm-up, not counted
+    pids = unit_pids(unit)
+    before = cpu_seconds(pids)
+    r = wrk(url, chat_body(False), 8, seconds, auth)
+    if set(unit_pids(unit)) != set(pids):
+        raise RuntimeError(f"{unit} lost or replaced a process during the round; its journal:\n" + journal_tail(unit))
+    r["cpu_ms_per_req"] = (cpu_seconds(pids) - before) * 1000 / max(1, r["requests"])
+    return r
+
+
+def start_walk_units(args, backends, results):
     import yaml
 
-    config = yaml.safe_load(pathlib.Path("/etc/litellm/config.yaml").read_text())
-    for deployment in config["model_list"]:
-        for key in ("input_cost_per_token", "output_cost_per_token"):
-            deployment["litellm_params"].pop(key, None)
-    UNPRICED.write_text(json.dumps(config))
-    shutil.chown(UNPRICED, "root", "litellm")
-    UNPRICED.chmod(0o640)
-    return UNPRICED
+    formula = yaml.safe_load(pathlib.Path("/etc/litellm/config.yaml").read_text())
+    units = {}
+    for index, (label, how) in enumerate(WALK + ABLATIONS):
+        port, name = free_port(), f"bench-walk-{index}"
+        start = time.monotonic()
+        unit = walk_unit(name, port, how, formula) if "server" in how else walk_transient(
+            name, port, how, formula, backends)
+        units[label] = (unit, port)
+        while status_of("GET", f"http://127.0.0.1:{port}/health/liveliness", timeout=2) != 200:
+            if time.monotonic() - start > 120:
+                raise SystemExit(f"{unit} did not come up:\n{journal_tail(unit)}")
+            time.sleep(0.1)
+        results[("walk", label, "start")] = time.monotonic() - start
+    return units
 
 
-def part_gateway(args, standin, results):
-    seconds, concs = args.seconds, args.concurrency
-    direct = {}
-    for conc in concs:
-        direct[conc] = wrk(f"{standin.url}/api/chat", {"model": DEFAULT_MODEL_TAG, "stream": False,
-                                                        "messages": [{"role": "user", "content": "Say hello"}]},
-                           conc, seconds)
-    results[("direct",)] = direct
-    for label, extra, pin, only in FORMULA_MODES:
-        extra = dict(extra)
-        unpriced = extra.pop("no_prices", False)
-        set_pillar([standin.url], args.port, **extra)
-        try:
-            apply()
-            pin_dropin(pin, unpriced_config() if unpriced else None)
-            measure_proxy(label, "litellm.service", args.port, seconds, only or concs, results)
-        except (SystemExit, subprocess.CalledProcessError, TimeoutError, RuntimeError) as exc:
-            incident(results, label, exc)
-        finally:
-            pin_dropin(False)
-    set_pillar([standin.url], args.port)
+def part_walk(args, backends, results):
+    set_pillar(backends, args.port)
     apply()
-    env = {"LITELLM_MASTER_KEY": KEY, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OLLAMA_API_BASE": standin.url}
-    port = free_port()
+    units = {}
     try:
-        unit = transient_proxy("bench-ootb", port, [], out_of_the_box_config([standin.url]), env, True)
-        measure_proxy(OUT_OF_THE_BOX, unit, port, seconds, concs, results)
-    except (SystemExit, subprocess.CalledProcessError, TimeoutError, RuntimeError) as exc:
-        incident(results, OUT_OF_THE_BOX, exc)
+        units = start_walk_units(args, backends, results)
+        for _ in range(args.rounds):
+            for label, (unit, port) in units.items():
+                for client in CLIENTS:
+                    try:
+                        r = walk_round(unit, port, client, args.seconds)
+                    except RuntimeError as exc:
+                        incident(results, label, exc)
+                        continue
+                    results.setdefault(("walk", label, client), []).append(r)
+                    print(f"  walk | {label} | {client} | {r['cpu_ms_per_req']:.2f} ms/req | {r['rps']:.0f} req/s",
+                          file=sys.stderr, flush=True)
+        for label, (unit, _) in units.items():
+            results[("walk", label, "pss")] = pss_mb(unit_pids(unit))
     finally:
-        sh("systemctl", "stop", "bench-ootb.service", check=False)
+        for unit, _ in units.values():
+            sh("systemctl", "stop", unit, check=False)
+            pathlib.Path(f"/etc/systemd/system/{unit}").unlink(missing_ok=True)
+            pathlib.Path(f"/etc/litellm/{unit.removesuffix('.service')}.yaml").unlink(missing_ok=True)
+        sh("systemctl", "daemon-reload")
 
 
 def incident(results, label, exc):
@@ -300,27 +335,6 @@ def incident(results, label, exc):
     text = str(exc)
     results[(label, "error")] = text.splitlines()[0][:160]
     results.setdefault("incidents", []).append(f"{label}: {text}")
-
-
-def pin_dropin(pin, config=None):
-    """A drop-in pinning the service to core 0 and/or pointing it at another config; False removes it."""
-    dropin = pathlib.Path("/etc/systemd/system/litellm.service.d/zz-bench.conf")
-    lines = ["[Service]"]
-    if pin:
-        lines.append("CPUAffinity=0")
-    if config:
-        exec_start = sh("systemctl", "show", "-p", "ExecStart", "--value", "litellm.service").stdout
-        argv = exec_start.split("argv[]=", 1)[1].split(" ;", 1)[0].split()
-        argv[argv.index("--config") + 1] = str(config)
-        lines += ["ExecStart=", "ExecStart=" + " ".join(argv)]
-    if len(lines) > 1:
-        dropin.parent.mkdir(exist_ok=True)
-        dropin.write_text("\n".join(lines) + "\n")
-    elif dropin.exists():
-        dropin.unlink()
-    if not config:
-        UNPRICED.unlink(missing_ok=True)
-    sh("systemctl", "daemon-reload")
 
 
 BUSY_SETUPS = ("formula default", "LiteLLM CLI defaults")
@@ -388,50 +402,52 @@ def fmt(value, unit="", digits=1):
     return f"{value:.{digits}f}{unit}"
 
 
+def spread(values, digits=1):
+    values = sorted(values)
+    return f"{values[0]:.{digits}f}/{statistics.median(values):.{digits}f}/{values[-1]:.{digits}f}"
+
+
+def walk_median(results, label, client, key):
+    runs = results.get(("walk", label, client)) or []
+    return statistics.median(r[key] for r in runs) if runs else None
+
+
+def report_walk(results, args, add):
+    for label, _ in WALK + ABLATIONS:
+        if (label, "error") in results:
+            add("1 walk", label, "incident: " + results[(label, "error")].replace("|", "/"), "")
+        for client in CLIENTS:
+            runs = results.get(("walk", label, client))
+            if not runs:
+                continue
+            cpu, rps = [r["cpu_ms_per_req"] for r in runs], [r["rps"] for r in runs]
+            errors = sum(r["errors"] for r in runs)
+            ratios = []
+            for base in (CLI_FORMULA_VENV, CLI_DOCS):
+                b_cpu, b_rps = (walk_median(results, base, client, k) for k in ("cpu_ms_per_req", "rps"))
+                if b_cpu and label != base:
+                    ratios.append(f"x{statistics.median(cpu) / b_cpu:.2f} CPU, x{statistics.median(rps) / b_rps:.2f} "
+                                  f"req/s vs {'CLI, same venv' if base == CLI_FORMULA_VENV else 'CLI, docs venv'}")
+            add("1 walk", f"{label}, {client}", f"{spread(cpu, 2)} ms CPU/req, {spread(rps, 0)} req/s, "
+                f"{errors} errors ({len(runs)} rounds)", "; ".join(ratios))
+        if ("walk", label, "pss") in results:
+            add("1 walk", f"{label}: memory, start", f"PSS {results[('walk', label, 'pss')]:.0f} MB, start "
+                f"{results[('walk', label, 'start')]:.1f} s", "")
+    for client in CLIENTS:
+        d_cpu, d_rps = (walk_median(results, DEFAULT, client, k) for k in ("cpu_ms_per_req", "rps"))
+        c_cpu, c_rps = (walk_median(results, CLI_FORMULA_VENV, client, k) for k in ("cpu_ms_per_req", "rps"))
+        if d_cpu and c_cpu:
+            add("2 targets", f"formula default vs CLI defaults (same venv), {client}: CPU per request",
+                f"{d_cpu:.2f} vs {c_cpu:.2f} ms", f"x{d_cpu / c_cpu:.2f} (target <= 0.90, stretch 0.75)")
+            add("2 targets", f"formula default vs CLI defaults (same venv), {client}: requests/s on "
+                f"{os.cpu_count()} cores", f"{d_rps:.0f} vs {c_rps:.0f}", f"x{d_rps / c_rps:.2f} (target >= 1.70)")
+
+
 def report(results, args):
     lines = ["| part | what | figure | ratio |", "| --- | --- | --- | --- |"]
     add = lambda *cells: lines.append("| " + " | ".join(str(c) for c in cells) + " |")  # noqa: E731
-    base = OUT_OF_THE_BOX
-    if "gateway" in args.parts:
-        for conc in args.concurrency:
-            d = results[("direct",)][conc]
-            add("1 gateway cost", f"direct to the stand-in, c={conc}",
-                f"{d['rps']:.0f} req/s, p50 {d['p50_ms']:.1f} ms, p99 {d['p99_ms']:.1f} ms", "floor")
-        for label in [mode[0] for mode in FORMULA_MODES] + [base]:
-            if (label, "error") in results:
-                add("1 gateway cost", label, "failed: " + results[(label, "error")].replace("|", "/"), "")
-            for stream in (False, True):
-                for conc in args.concurrency:
-                    r = results.get((label, stream, conc))
-                    if r is None:
-                        continue
-                    b = results.get((base, stream, conc))
-                    ratio = (f"CPU/req x{r['cpu_ms_per_req'] / b['cpu_ms_per_req']:.2f}, "
-                             f"req/s x{r['rps'] / b['rps']:.2f} vs out-of-the-box") if b and label != base else ""
-                    add("1 gateway cost", f"{label}, {'stream' if stream else 'plain'}, c={conc}",
-                        f"{r['rps']:.0f} req/s, p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, "
-                        f"{r['cpu_ms_per_req']:.1f} ms CPU/req, {r['errors']} errors", ratio)
-            if (label, "pss") not in results:
-                continue
-            stop = results[(label, "stop")]
-            stop = "stop+start" if stop is None else f"stop {stop:.1f} s, start"
-            add("1 gateway cost", f"{label}: memory, stop, start", f"PSS {results[(label, 'pss')]:.0f} MB, "
-                f"{stop} {results[(label, 'startup')]:.1f} s", "")
-        cores = os.cpu_count()
-        for stream in (False, True):
-            kind = "stream" if stream else "plain"
-            peak = {label: max((results[(label, stream, c)] for c in args.concurrency if (label, stream, c) in results),
-                               key=lambda r: r["rps"], default=None) for label in (FORMULA_DEFAULT, SINGLE, base)}
-            d, one, o = peak[FORMULA_DEFAULT], peak[SINGLE], peak[base]
-            if d and one:
-                load = (d["wrk_cpu_s"] + d["standin_cpu_s"]) / d["seconds"]
-                add("2 tuning: scaling", f"formula default vs {cores} x 1 worker (peak req/s over c), {kind}",
-                    f"{d['rps']:.0f} vs {cores} x {one['rps']:.0f} req/s (wrk and stand-in used {load:.2f} of a core)",
-                    f"x{d['rps'] / (cores * one['rps']):.2f} (target 0.90)")
-            if d and o:
-                add("2 tuning: CPU/req", f"formula default vs out-of-the-box (at peak req/s), {kind}",
-                    f"{d['cpu_ms_per_req']:.1f} vs {o['cpu_ms_per_req']:.1f} ms",
-                    f"x{d['cpu_ms_per_req'] / o['cpu_ms_per_req']:.2f} (target 0.75)")
+    if "walk" in args.parts:
+        report_walk(results, args, add)
     for name in args.busy:
         got = {label: results.get(("busy", name, label)) for label in BUSY_SETUPS}
         for label, summary in got.items():
@@ -457,12 +473,12 @@ def report(results, args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per measurement")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per round of the walk")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the walk")
     parser.add_argument("--busy", nargs="+", default=list(scenarios.ALL), choices=list(scenarios.ALL),
                         help="busy-backend scenarios to run (part 3)")
-    parser.add_argument("--parts", nargs="+", default=["apply", "gateway", "busy", "fanout"],
-                        choices=["apply", "gateway", "busy", "fanout"], help="parts to run (default: all)")
+    parser.add_argument("--parts", nargs="+", default=["walk", "busy", "apply", "fanout"],
+                        choices=["walk", "busy", "apply", "fanout"], help="parts to run (default: all)")
     args = parser.parse_args()
     args.port = free_port()
     results = {}
@@ -475,10 +491,10 @@ def main():
             sh("taskset", "-pc", LOAD_CORE, member.process.pid)
             STANDIN_PIDS.append(member.process.pid)
         out_of_the_box_venv()
-        if "apply" in args.parts:
+        if "apply" in args.parts:  # first: its first apply installs the virtualenv
             part_apply(args, a, results)
-        if "gateway" in args.parts:
-            part_gateway(args, a, results)
+        if "walk" in args.parts:
+            part_walk(args, [m.url for m in fleet.members], results)
         if "busy" in args.parts:
             part_busy(args, results)
         if "fanout" in args.parts:

@@ -127,18 +127,23 @@ def test_model_prices_default_to_zero_and_can_be_set():
 
 
 @pytest.mark.parametrize(
-    ("server", "workers", "cpus", "args"),
+    ("server", "workers", "cpus", "mem_mb", "args"),
     [
-        ("granian", "auto", 8, ["--run_granian", "--num_workers", "8"]),
-        ("granian", "auto", None, ["--run_granian", "--num_workers", "1"]),
-        ("gunicorn", "auto", 200, ["--run_gunicorn", "--num_workers", "64"]),
-        ("uvicorn", 3, 8, ["--num_workers", "3"]),
+        ("granian", "auto", 8, None, ["--run_granian", "--num_workers", "8"]),
+        ("granian", "auto", None, None, ["--run_granian", "--num_workers", "1"]),
+        ("gunicorn", "auto", 200, None, ["--run_gunicorn", "--num_workers", "64"]),
+        ("gunicorn", "auto", 2, 24000, ["--run_gunicorn", "--num_workers", "2"]),
+        # 4 GB of RAM: half of it holds 4 workers of 512 MB, whatever the cores.
+        ("gunicorn", "auto", 16, 4096, ["--run_gunicorn", "--num_workers", "4"]),
+        ("gunicorn", "auto", 16, 3000, ["--run_gunicorn", "--num_workers", "2"]),
+        ("gunicorn", "auto", 16, 700, ["--run_gunicorn", "--num_workers", "1"]),
+        ("uvicorn", 3, 8, 700, ["--num_workers", "3"]),  # an explicit number is the operator's call
     ],
 )
-def test_server_arguments(server, workers, cpus, args):
+def test_server_arguments(server, workers, cpus, mem_mb, args):
     settings = merged(server=server, num_workers=workers)
     assert mod.validate_settings(settings) == []
-    assert mod.server_args(settings, cpus) == args
+    assert mod.server_args(settings, cpus, mem_mb) == args
 
 
 def test_extra_config_is_merged_last():
