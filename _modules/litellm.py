@@ -77,9 +77,10 @@ MAX_WORKERS = 64
 # worker, 846 MB for gunicorn with 2); `num_workers: auto` keeps all of them within half the RAM.
 WORKER_MB = 512
 STOP_HEADROOM_SECONDS = 15
-# Spend figures per token. Self-hosted Ollama costs nothing per token, which is also what LiteLLM
-# reports for it; stating it in the config spares LiteLLM a cost-map scan on every request (about a
-# third of a worker's CPU per request with 1.108.7, see README "Performance").
+# Per-token prices, written only for a model whose pillar sets one (the other then defaults to 0).
+# Without them LiteLLM reports 0 for Ollama models anyway; with them LiteLLM 1.108.7 re-registers the
+# model's pricing on every request (two cost-map scans and a model-info cache rebuild): about 40% more
+# CPU per request (README "Throughput defaults").
 MODEL_PRICE_KEYS = {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0}
 # Variables the litellm CLI reads by itself (FACTS.md) or that the formula owns: never from pillar.
 RESERVED_ENV = {
@@ -586,7 +587,8 @@ def proxy_config(settings):
     model_list = []
     for model in settings["models"]:
         params_extra = {key: model[key] for key in ("timeout", "stream_timeout") if key in model}
-        params_extra.update({key: model.get(key, default) for key, default in sorted(MODEL_PRICE_KEYS.items())})
+        if any(key in model for key in MODEL_PRICE_KEYS):
+            params_extra.update({key: model.get(key, default) for key, default in sorted(MODEL_PRICE_KEYS.items())})
         prefix = PROVIDERS[model.get("provider", "ollama")]
         for backend in backends_of[model["name"]]:
             model_list.append(

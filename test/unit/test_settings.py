@@ -109,8 +109,7 @@ def test_proxy_config_one_deployment_per_model_and_backend():
     assert len(set(ids)) == len(ids)
     first = config["model_list"][0]
     assert first["litellm_params"] == {"model": "ollama_chat/phi3:3.8b-mini-128k-instruct-q8_0",
-                                       "api_base": "http://a:11434",
-                                       "input_cost_per_token": 0.0, "output_cost_per_token": 0.0}
+                                       "api_base": "http://a:11434"}
     assert config["model_list"][2]["litellm_params"]["timeout"] == 60
     assert config["general_settings"]["master_key"] == "os.environ/LITELLM_MASTER_KEY"
     assert config["router_settings"]["enable_weighted_failover"] is True
@@ -118,11 +117,12 @@ def test_proxy_config_one_deployment_per_model_and_backend():
     assert first["model_info"]["health_check_max_tokens"] == 1
 
 
-def test_model_prices_default_to_zero_and_can_be_set():
+def test_model_prices_are_written_only_when_set():
+    # Unset: nothing in the config (LiteLLM reports 0 for Ollama and skips a per-request re-registration).
     settings = merged(models=[MODEL, {"name": "paid", "model": "t", "input_cost_per_token": 2e-7}])
     assert mod.validate_settings(settings) == []
     free, paid = (d["litellm_params"] for d in mod.proxy_config(settings)["model_list"])
-    assert (free["input_cost_per_token"], free["output_cost_per_token"]) == (0.0, 0.0)
+    assert not set(mod.MODEL_PRICE_KEYS) & set(free)
     assert (paid["input_cost_per_token"], paid["output_cost_per_token"]) == (2e-7, 0.0)
 
 
