@@ -112,8 +112,10 @@ REFUSED_EXTRA_CONFIG = {
     "as DATABASE_URL from a secret store instead",
 }
 MASTER_KEY_ENV = "LITELLM_MASTER_KEY"
-# files/default/liveness.py, installed into the virtualenv's site-packages by package/install.sls.
+# files/default/{liveness,workarounds}.py, installed into the virtualenv's site-packages by
+# package/install.sls and loaded by LiteLLM as callbacks.
 LIVENESS_CALLBACK = "litellm_formula_liveness.liveness"
+WORKAROUNDS_CALLBACK = "litellm_formula_workarounds.workarounds"
 MASTER_KEY_RE = re.compile(r"^sk-[A-Za-z0-9_\-.]{13,}$")
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 UNIT_RE = re.compile(r"^[A-Za-z0-9@_.\-:]+$")
@@ -622,10 +624,11 @@ def proxy_config(settings):
         "litellm_settings": {"telemetry": False},
     }
     config = deep_merge(config, settings.get("extra_config") or {})
-    if health["enabled"]:
-        # Kept when extra_config brings callbacks of its own (a list replaces a list in the merge).
-        theirs = config["litellm_settings"].get("callbacks") or []
-        config["litellm_settings"]["callbacks"] = [LIVENESS_CALLBACK] + [c for c in theirs if c != LIVENESS_CALLBACK]
+    ours = [WORKAROUNDS_CALLBACK] + ([LIVENESS_CALLBACK] if health["enabled"] else [])
+    # Kept when extra_config brings callbacks of its own (a list replaces a list in the merge).
+    theirs = config["litellm_settings"].get("callbacks") or []
+    theirs = [theirs] if isinstance(theirs, str) else theirs  # LiteLLM takes one name as a string too
+    config["litellm_settings"]["callbacks"] = ours + [c for c in theirs if c not in ours]
     return config
 
 

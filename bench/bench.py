@@ -341,6 +341,7 @@ BUSY_SETUPS = ("formula default", "LiteLLM CLI defaults")
 BUSY_WHAT = {
     "slow": "both slow (4 s per answer, 2 slots each), 4 clients, 30 s",
     "saturated": "one saturated (1 slot, queue of 1: 503 when full), 8 clients, 20 s",
+    "full": "both saturated (1 slot, queue of 1 each: the fleet is over capacity), 8 clients, 20 s",
     "hung": "one hung (SIGSTOP after 3 s, stays stopped), 8 clients, 30 s, client timeout 30 s",
     "dead": "one dead (stopped), 1,000 sequential requests",
     "flapping": "one flapping (stopped and started every 2 s), 8 clients, 24 s",

@@ -61,6 +61,20 @@
       - pip: {{ tplroot }}-package-install-pip-installed
 {%- endif %}
 
+{{ tplroot }}-package-install-workarounds-module-managed:
+  file.managed:
+    # LiteLLM callback (litellm_settings.callbacks): per-request CPU LiteLLM 1.108.7 spends for
+    # nothing, taken back (README "Throughput defaults").
+    - name: {{ needed.site_packages }}/litellm_formula_workarounds.py
+    - source: salt://{{ tplroot }}/files/default/workarounds.py
+    - user: root
+    - group: root
+    - mode: '0644'
+{%- if needed.venv or needed.pins %}
+    - require:
+      - pip: {{ tplroot }}-package-install-pip-installed
+{%- endif %}
+
 {{ tplroot }}-package-install-liveness-module-managed:
   file.managed:
     # LiteLLM callback (litellm_settings.callbacks): busy backends stay in rotation, hung ones are

@@ -52,12 +52,13 @@ def test_first_apply_puts_the_fork_safety_pth_where_the_new_venv_will_look(loade
     set_pillar({**GOOD, "install_dir": str(tmp_path / "opt")})
     rendered = loaders.modules.state.show_sls("litellm.package.install")
     assert "litellm-package-install-venv-created" in rendered  # the virtualenv does not exist yet
-    pth = rendered["litellm-package-install-fork-safety-pth-managed"]["file"]
     version = "%d.%d" % sys.version_info[:2]  # the test venv runs on /usr/bin/python3, as the formula does
-    assert {"name": f"{tmp_path}/opt/venv/lib/python{version}/site-packages/litellm_formula_fork_safety.pth"} in pth
-    # The liveness callback must be importable by the name config.yaml gives it.
-    liveness = rendered["litellm-package-install-liveness-module-managed"]["file"]
-    assert {"name": f"{tmp_path}/opt/venv/lib/python{version}/site-packages/litellm_formula_liveness.py"} in liveness
+    site = f"{tmp_path}/opt/venv/lib/python{version}/site-packages"
+    # The .pth, and the callbacks importable by the names config.yaml gives them.
+    for state_id, filename in (("fork-safety-pth", "litellm_formula_fork_safety.pth"),
+                               ("liveness-module", "litellm_formula_liveness.py"),
+                               ("workarounds-module", "litellm_formula_workarounds.py")):
+        assert {"name": f"{site}/{filename}"} in rendered[f"litellm-package-install-{state_id}-managed"]["file"]
 
 
 def test_a_bad_pillar_fails_the_render_naming_the_key(loaders, set_pillar):

@@ -8,7 +8,9 @@ live in test/scenarios.py, which `make bench` also runs against LiteLLM's CLI de
 """
 
 import subprocess
+import time
 
+import loadgen
 import pytest
 import scenarios
 from conftest import MASTER_KEY, SERVICE, base_pillar
@@ -94,6 +96,25 @@ def test_a_hung_backend_costs_at_most_the_liveness_bound(deployed, port, host, r
     assert summary.longest <= BOUND + 1.5, summary.line()
 
 
+def test_new_requests_avoid_a_backend_that_stopped_answering(deployed, port, record_figure):
+    a, b = deployed
+    b.knobs(hang=True)  # accepts and answers nothing, /api/version included
+    try:
+        time.sleep(BOUND + 1)  # one probe round has called it down in every worker
+        waits = []
+        for _ in range(20):
+            started = time.monotonic()
+            ok, what = loadgen.chat_once(port, MASTER_KEY, MODEL, False, 30)
+            waits.append(time.monotonic() - started)
+            assert ok, what
+    finally:
+        scenarios.reset(a, b)
+    record_figure("busy backends: 20 requests after one backend stopped answering, longest",
+                  f"{max(waits):.2f} s")
+    # Routed to b, a request would wait for the next failed probe to abort it (up to the bound).
+    assert max(waits) < 1.0, waits
+
+
 def test_a_dead_backend_loses_no_request(deployed, port, record_figure):
     a, b = deployed
     summary = scenarios.dead(port, MASTER_KEY, MODEL, a, b, requests=1000)
@@ -108,3 +129,45 @@ def test_a_flapping_backend_costs_only_the_streams_it_was_sending(deployed, port
     record_figure("busy backends: one flapping (down/up every 2 s), 8 clients, 20 s", summary.line())
     assert all(o.what in ("broken stream", "error in stream") for o in summary.failed), summary.line()
     assert len(summary.failed) <= 0.05 * summary.sent, summary.line()
+
+
+CHECK_PATCHES = r"""
+import sys, time
+import litellm_formula_workarounds, litellm_formula_liveness
+import litellm
+from litellm.llms.ollama.common_utils import OllamaModelInfo
+from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler
+
+check = OllamaModelInfo._is_static_ollama_model
+assert check.__name__ == "is_static_ollama_model", "the static-model check is not the cached one"
+static = next(k for k in litellm.model_cost if k.startswith("ollama/"))
+assert check(static) is True and check("ollama_chat/no-such-model:1b") is False
+litellm.register_model({"ollama_chat/no-such-model:1b": {"litellm_provider": "ollama", "mode": "chat",
+                                                           "input_cost_per_token": 0, "output_cost_per_token": 0}})
+assert check("ollama_chat/no-such-model:1b") is True, "the cache survived a change of the cost map"
+started = time.perf_counter()
+for _ in range(1000):
+    check(static)
+assert time.perf_counter() - started < 0.05, "1,000 cached checks took too long"
+
+assert sys.modules["litellm.integrations.otel.logger"] is None
+try:
+    from litellm.integrations.otel.logger import fan_out_provider  # noqa: F401
+except ImportError:
+    pass
+else:
+    raise AssertionError("the OpenTelemetry logger imported")
+
+transport = AsyncHTTPHandler.create_async_transport()
+assert transport.handle_async_request.__qualname__.startswith("guarded"), "the transport is not guarded"
+print("patches ok", type(transport).__name__)
+"""
+
+
+def test_the_workarounds_and_the_transport_guard_hold_against_the_pinned_litellm(deployed):
+    # The service's own interpreter, with the modules the formula installed: if a LiteLLM release moved
+    # what they patch, they only log a warning at start; this is where it shows.
+    ret = subprocess.run(["/opt/litellm/venv/bin/python", "-c", CHECK_PATCHES], capture_output=True, text=True,
+                         check=False, env={"LITELLM_LOCAL_MODEL_COST_MAP": "True", "PATH": "/usr/bin:/bin"})
+    assert ret.returncode == 0, ret.stderr[-2000:]
+    assert "patches ok" in ret.stdout

@@ -149,16 +149,20 @@ def test_server_arguments(server, workers, cpus, mem_mb, args):
 def test_extra_config_is_merged_last():
     config = mod.proxy_config(merged(extra_config={"litellm_settings": {"drop_params": True}}))
     assert config["litellm_settings"] == {"telemetry": False, "drop_params": True,
-                                          "callbacks": ["litellm_formula_liveness.liveness"]}
+                                          "callbacks": ["litellm_formula_workarounds.workarounds",
+                                                        "litellm_formula_liveness.liveness"]}
 
 
 def test_liveness_callback_survives_extra_callbacks_and_goes_with_health_check_off():
+    ours = ["litellm_formula_workarounds.workarounds", "litellm_formula_liveness.liveness"]
     config = mod.proxy_config(merged(extra_config={"litellm_settings": {"callbacks": ["prometheus"]}}))
-    assert config["litellm_settings"]["callbacks"] == ["litellm_formula_liveness.liveness", "prometheus"]
+    assert config["litellm_settings"]["callbacks"] == [*ours, "prometheus"]
+    one = mod.proxy_config(merged(extra_config={"litellm_settings": {"callbacks": "prometheus"}}))
+    assert one["litellm_settings"]["callbacks"] == [*ours, "prometheus"]  # a single name, not its letters
     assert config["general_settings"]["background_health_checks"] is False
     assert config["router_settings"]["disable_cooldowns"] is True
     off = mod.proxy_config(merged(health_check={"enabled": False}))
-    assert "callbacks" not in off["litellm_settings"]
+    assert off["litellm_settings"]["callbacks"] == ours[:1]
 
 
 def test_environment_file_quotes_values_and_holds_no_key():
