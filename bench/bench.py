@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
 """Benchmarks of litellm-formula, run inside the throwaway systemd container (`make bench`).
 
-Deploys through the formula (salt-call --local), drives bounded load on loopback with wrk, and prints
-one markdown table. Every comparison is measured side by side in this run and given as a ratio.
+Deploys through the formula (salt-call --local) and prints one markdown table. Every comparison is
+measured side by side in this run and given as a ratio. Parts (`--parts`):
+
+- walk: one factor at a time from LiteLLM's CLI defaults to the formula's default, every step running
+  at once as its own unit, measured with wrk (keep-alive, and a new connection per request) in
+  alternating rounds; min/median/max over the rounds; two ablations (per-token prices);
+- busy: test/scenarios.py (slow, saturated, full, hung, dead, flapping backends) against the formula's
+  default and LiteLLM's CLI defaults in front of the same two stand-ins;
+- apply: first and no-op apply against an empty SLS; fanout: litellm.health with hanging backends.
 
 Pinning: single-worker proxies get core 0 (CPUAffinity=0), wrk and the stand-ins the last core
-(taskset). Multi-worker modes get every core, shared with the load generator and the stand-in (on a
-2-core host nothing else is possible; both cost a few percent of a core at these rates).
+(taskset). Multi-worker setups get every core, shared with wrk and the stand-ins.
 """
 
 import argparse
@@ -204,9 +210,15 @@ def config_with(formula, sections, backends):
             deployment["litellm_params"].update(PRICES)
     if "router" in sections:
         config["router_settings"] = dict(formula["router_settings"])
-    if "health" in sections:
+    if "health" in sections or "workarounds" in sections:
         config["general_settings"].update({k: v for k, v in formula["general_settings"].items() if k != "master_key"})
         config["litellm_settings"] = dict(formula.get("litellm_settings") or {})
+        # The formula's two callbacks are separate steps of the walk: keep the ones this step names.
+        modules = {"health": "litellm_formula_liveness.", "workarounds": "litellm_formula_workarounds."}
+        keep = tuple(modules[s] for s in sections if s in modules)
+        config["litellm_settings"]["callbacks"] = [
+            c for c in config["litellm_settings"].get("callbacks", [])
+            if not c.startswith("litellm_formula_") or c.startswith(keep)]
     return config
 
 
@@ -221,7 +233,9 @@ WALK = [  # (label, how): a transient unit {venv, env, sections} or a copy of th
     ("+ the formula's environment file (litellm.env)", _formula_env([])),
     ("+ router_settings", _formula_env(["router"])),
     ("+ health checks (liveness callback; LiteLLM's probes off)", _formula_env(["router", "health"])),
-    ("+ model_info (= the formula's config.yaml)", _formula_env(["router", "health", "model_info"])),
+    ("+ model_info", _formula_env(["router", "health", "model_info"])),
+    ("+ workarounds callback (= the formula's config.yaml)",
+     _formula_env(["router", "health", "model_info", "workarounds"])),
     ("+ the formula's hardened unit, uvicorn, 1 worker", {"server": "uvicorn", "workers": 1}),
     ("+ gunicorn, 1 worker", {"server": "gunicorn", "workers": 1}),
     (f"+ {os.cpu_count()} workers (= the formula's default)", {"server": "gunicorn", "workers": os.cpu_count()}),

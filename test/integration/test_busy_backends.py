@@ -48,6 +48,8 @@ def deployed(salt_cli, salt_minion, pillar, busy_fleet, port):
     assert ret.returncode == 0, ret.data
     wait_for_port(port)
     yield busy_fleet.members
+    # Leave the host as this module found it, service account included: test_deploy starts from nothing.
+    pillar.set({**data, "clean_remove_user": True})
     assert salt_cli.run("state.apply", "litellm.clean", minion_tgt=salt_minion.id).returncode == 0
 
 
