@@ -7,6 +7,7 @@ time per token, model load time and a limit on loaded models (test/ollama_standi
 live in test/scenarios.py, which `make bench` also runs against LiteLLM's CLI defaults.
 """
 
+import json
 import subprocess
 import time
 
@@ -14,7 +15,7 @@ import loadgen
 import pytest
 import scenarios
 from conftest import MASTER_KEY, SERVICE, base_pillar
-from helpers import DEFAULT_MODEL_TAG, StandinFleet, wait_for_port
+from helpers import DEFAULT_MODEL_TAG, StandinFleet, http, wait_for_port
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +42,8 @@ def busy_fleet():
 def deployed(salt_cli, salt_minion, pillar, busy_fleet, port):
     data = base_pillar([s.url for s in busy_fleet.members], port,
                        models=[{"name": MODEL, "model": DEFAULT_MODEL_TAG},
-                               {"name": "qwen-0.5b", "model": OTHER_TAG}])
+                               {"name": "qwen-0.5b", "model": OTHER_TAG,  # priced: the spend test, last
+                                "input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}])
     data.pop("health_check")  # the defaults are what is under test
     pillar.set(data)
     ret = salt_cli.run("state.apply", "litellm", minion_tgt=salt_minion.id)
@@ -173,3 +175,20 @@ def test_the_workarounds_and_the_transport_guard_hold_against_the_pinned_litellm
                          check=False, env={"LITELLM_LOCAL_MODEL_COST_MAP": "True", "PATH": "/usr/bin:/bin"})
     assert ret.returncode == 0, ret.stderr[-2000:]
     assert "patches ok" in ret.stdout
+
+
+def test_spend_is_zero_without_prices_and_follows_the_prices_pillar_sets(deployed, port):
+    # Last in the module: asking for the other model loads it on the stand-ins (one model at a time).
+    def chat(model):
+        status, headers, body = http("POST", f"http://127.0.0.1:{port}/v1/chat/completions",
+                                     {"model": model, "messages": [{"role": "user", "content": "two words"}]},
+                                     {"Authorization": f"Bearer {MASTER_KEY}"}, timeout=30)
+        assert status == 200, body
+        usage = json.loads(body)["usage"]
+        return float(headers.get("x-litellm-response-cost", "nan")), usage
+
+    free, _ = chat(MODEL)
+    assert free == 0.0
+    priced, usage = chat("qwen-0.5b")
+    expected = usage["prompt_tokens"] * 1e-6 + usage["completion_tokens"] * 2e-6
+    assert expected > 0 and abs(priced - expected) < 1e-12, (priced, usage)
