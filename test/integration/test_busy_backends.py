@@ -177,7 +177,7 @@ def test_the_workarounds_and_the_transport_guard_hold_against_the_pinned_litellm
     assert "patches ok" in ret.stdout
 
 
-def test_spend_is_zero_without_prices_and_follows_the_prices_pillar_sets(deployed, port):
+def test_spend_is_not_invented_without_prices_and_follows_the_prices_pillar_sets(deployed, port):
     # Last in the module: asking for the other model loads it on the stand-ins (one model at a time).
     def chat(model):
         status, headers, body = http("POST", f"http://127.0.0.1:{port}/v1/chat/completions",
@@ -185,10 +185,11 @@ def test_spend_is_zero_without_prices_and_follows_the_prices_pillar_sets(deploye
                                      {"Authorization": f"Bearer {MASTER_KEY}"}, timeout=30)
         assert status == 200, body
         usage = json.loads(body)["usage"]
-        return float(headers.get("x-litellm-response-cost", "nan")), usage
+        return headers.get("x-litellm-response-cost"), usage
 
+    # Without prices LiteLLM computes no cost for an Ollama model (no header, as with its CLI defaults).
     free, _ = chat(MODEL)
-    assert free == 0.0
+    assert free in (None, "0", "0.0"), free
     priced, usage = chat("qwen-0.5b")
     expected = usage["prompt_tokens"] * 1e-6 + usage["completion_tokens"] * 2e-6
-    assert expected > 0 and abs(priced - expected) < 1e-12, (priced, usage)
+    assert expected > 0 and abs(float(priced) - expected) < 1e-12, (priced, usage)
