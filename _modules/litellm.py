@@ -73,14 +73,14 @@ LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 # The litellm CLI's flag for each server it can run on (uvicorn is its default).
 SERVERS = {"uvicorn": "", "gunicorn": "--run_gunicorn", "granian": "--run_granian"}
 MAX_WORKERS = 64
-# Memory one proxy worker costs, rounded up (README "Throughput defaults": 403 MB PSS for one uvicorn
-# worker, 846 MB for gunicorn with 2); `num_workers: auto` keeps all of them within half the RAM.
+# Memory one proxy worker costs, rounded up (README "Performance": about 350 MB PSS for one uvicorn
+# worker, 760 MB for gunicorn with 2); `num_workers: auto` keeps all of them within half the RAM.
 WORKER_MB = 512
 STOP_HEADROOM_SECONDS = 15
 # Per-token prices, written only for a model whose pillar sets one (the other then defaults to 0).
-# Without them LiteLLM reports 0 for Ollama models anyway; with them LiteLLM 1.108.7 re-registers the
-# model's pricing on every request (two cost-map scans and a model-info cache rebuild): about 40% more
-# CPU per request (README "Throughput defaults").
+# Without them LiteLLM computes no cost for an Ollama model, as with its CLI; with them LiteLLM 1.108.7
+# re-registers the model's pricing on every request (two cost-map scans and a model-info cache
+# rebuild): 13-52% more CPU per request (README "Throughput defaults").
 MODEL_PRICE_KEYS = {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0}
 # Variables the litellm CLI reads by itself (FACTS.md) or that the formula owns: never from pillar.
 RESERVED_ENV = {
@@ -671,7 +671,7 @@ def stop_timeout(settings):
 def worker_count(settings, cpus, mem_mb=None):
     """Worker processes to start: the pillar's number, or for ``auto`` one per CPU core (a worker is
     CPU-bound: more than the cores does not pay), at most as many as half the RAM holds at
-    WORKER_MB each (each worker is a whole LiteLLM, about 400 MB)."""
+    WORKER_MB each (each worker is a whole LiteLLM)."""
     wanted = settings["num_workers"]
     if wanted != "auto":
         return wanted

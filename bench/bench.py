@@ -39,18 +39,11 @@ WORK = pathlib.Path(tempfile.mkdtemp(prefix="litellm-bench.", dir="/var/tmp"))
 OOTB_VENV = WORK / "ootb-venv"
 SALT_CALL = [str(pathlib.Path(sys.executable).parent / "salt-call"), "-c", str(WORK / "conf"), "--local",
              "--out=json", "--retcode-passthrough"]
-ROWS = []
-STANDIN_PIDS = []
 LOAD_CORE = str(os.cpu_count() - 1)  # wrk and the stand-ins; single-worker proxies get core 0
 
 
 def sh(*args, check=True, **kwargs):
     return subprocess.run([str(a) for a in args], check=check, capture_output=True, text=True, **kwargs)
-
-
-def row(part, what, value, ratio=""):
-    ROWS.append((part, what, value, ratio))
-    print(f"  {part} | {what} | {value} | {ratio}", file=sys.stderr, flush=True)
 
 
 # --- deployment through the formula ---------------------------------------------------------------
@@ -504,7 +497,6 @@ def main():
         fleet.start("b")
         for member in fleet.members:
             sh("taskset", "-pc", LOAD_CORE, member.process.pid)
-            STANDIN_PIDS.append(member.process.pid)
         out_of_the_box_venv()
         if "apply" in args.parts:  # first: its first apply installs the virtualenv
             part_apply(args, a, results)

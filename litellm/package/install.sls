@@ -48,11 +48,18 @@
 {%- endif %}
 
 {%- if needed.site_packages %}
+{#- Files the formula adds to the virtualenv's site-packages (README "Files on the host"):
+    the fork-safety .pth (gunicorn worker boot race) and the two LiteLLM callbacks config.yaml loads. #}
+{%- for what, filename, source in [
+      ('fork-safety-pth', 'litellm_formula_fork_safety.pth', 'fork_safety.pth'),
+      ('workarounds-module', 'litellm_formula_workarounds.py', 'workarounds.py'),
+      ('liveness-module', 'litellm_formula_liveness.py', 'liveness.py'),
+    ] %}
 
-{{ tplroot }}-package-install-fork-safety-pth-managed:
+{{ tplroot }}-package-install-{{ what }}-managed:
   file.managed:
-    - name: {{ needed.site_packages }}/litellm_formula_fork_safety.pth
-    - source: salt://{{ tplroot }}/files/default/fork_safety.pth
+    - name: {{ needed.site_packages }}/{{ filename }}
+    - source: salt://{{ tplroot }}/files/default/{{ source }}
     - user: root
     - group: root
     - mode: '0644'
@@ -60,34 +67,7 @@
     - require:
       - pip: {{ tplroot }}-package-install-pip-installed
 {%- endif %}
-
-{{ tplroot }}-package-install-workarounds-module-managed:
-  file.managed:
-    # LiteLLM callback (litellm_settings.callbacks): per-request CPU LiteLLM 1.108.7 spends for
-    # nothing, taken back (README "Throughput defaults").
-    - name: {{ needed.site_packages }}/litellm_formula_workarounds.py
-    - source: salt://{{ tplroot }}/files/default/workarounds.py
-    - user: root
-    - group: root
-    - mode: '0644'
-{%- if needed.venv or needed.pins %}
-    - require:
-      - pip: {{ tplroot }}-package-install-pip-installed
-{%- endif %}
-
-{{ tplroot }}-package-install-liveness-module-managed:
-  file.managed:
-    # LiteLLM callback (litellm_settings.callbacks): busy backends stay in rotation, hung ones are
-    # left within one probe interval plus timeout (README "Failover: busy is not down").
-    - name: {{ needed.site_packages }}/litellm_formula_liveness.py
-    - source: salt://{{ tplroot }}/files/default/liveness.py
-    - user: root
-    - group: root
-    - mode: '0644'
-{%- if needed.venv or needed.pins %}
-    - require:
-      - pip: {{ tplroot }}-package-install-pip-installed
-{%- endif %}
+{%- endfor %}
 {%- endif %}
 
 {{ tplroot }}-package-install-check-config-managed:
