@@ -18,14 +18,15 @@ def __virtual__():
     return __virtualname__
 
 
-def healthy(name, timeout=120, interval=1, tplroot="litellm"):
+def healthy(name, timeout=120, interval=1):
     """
-    Wait, at most ``timeout`` seconds, until the local proxy answers and serves every configured
-    model with the master key from its environment file. Fails with the last check's detail and the
-    last journal lines of the service. Under ``test=True`` nothing waits.
+    Wait, at most ``timeout`` seconds, until the deployed proxy answers and serves every deployed
+    model with the master key from its environment file (the deployment record says where and
+    which). Fails with the last check's detail and the last journal lines of the service. Under
+    ``test=True`` nothing waits.
 
     name
-        The service name (for the journal lines).
+        The service name (its deployment record, its journal).
 
     .. code-block:: yaml
 
@@ -42,7 +43,7 @@ def healthy(name, timeout=120, interval=1, tplroot="litellm"):
     deadline = time.monotonic() + float(timeout)
     started = time.monotonic()
     while True:
-        report = __salt__["litellm.proxy_status"](tplroot=tplroot, timeout=min(5, max(1, timeout)))
+        report = __salt__["litellm.proxy_status"](timeout=min(5, max(1, timeout)), name=name)
         if report["ok"]:
             waited = time.monotonic() - started
             ret["comment"] = (f"Proxy at {report['url']} serves {len(report['models']['served'])} model(s) "
@@ -52,16 +53,48 @@ def healthy(name, timeout=120, interval=1, tplroot="litellm"):
             break
         time.sleep(interval)
     problem = report["problem"]
-    journal = __salt__["litellm.journal_tail"](name=name, lines=20, tplroot=tplroot)
+    journal = __salt__["litellm.journal_tail"](name=name, lines=20)
     # A server's banner and retries can push the one line that says why out of the tail.
-    errors = __salt__["litellm.journal_tail"](name=name, lines=300, errors_only=True, tplroot=tplroot)
+    errors = __salt__["litellm.journal_tail"](name=name, lines=300, errors_only=True)
     ret["result"] = False
     ret["comment"] = (f"Not healthy after {timeout}s: {problem}\nError lines in the journal of {name}:\n"
                       f"{errors or '(none)'}\nLast journal lines of {name}:\n{journal}")
     return ret
 
 
-def master_key_generated(name, tplroot="litellm"):
+def master_key_managed(name):
+    """
+    Make sure the master-key environment file ``name`` holds the key pillar gives
+    (``litellm:master_key``; an ``sdb://`` URI is resolved once per apply, so the value written is
+    the value validated). Written atomically, root only; the state return carries fingerprints,
+    never the key.
+
+    .. code-block:: yaml
+
+        litellm-master-key:
+          litellm.master_key_managed:
+            - name: /etc/litellm/master_key.env
+    """
+    ret = {"name": name, "result": True, "changes": {}, "comment": ""}
+    try:
+        outcome = __salt__["litellm.write_master_key"](name, test=__opts__["test"])
+    except CommandExecutionError as exc:
+        ret["result"] = False
+        ret["comment"] = str(exc)
+        return ret
+    if outcome["changed"] is False:
+        ret["comment"] = f"{name} holds the master key from pillar (fingerprint {outcome['new']})"
+        return ret
+    ret["changes"] = {"master_key": {"old": outcome["old"], "new": outcome["new"]}}
+    if outcome["changed"] is None:
+        ret["result"] = None
+        ret["comment"] = f"Would write the master key from pillar to {name} (fingerprint {outcome['new']})"
+    else:
+        ret["comment"] = f"Wrote the master key from pillar to {name} (fingerprint {outcome['new']})"
+    return ret
+
+
+def master_key_generated(name):
     """
     Make sure the master-key environment file ``name`` holds a key, generating one with a CSPRNG on
     the first apply (``master_key_source: generate``). An existing key is never replaced: rotate it
@@ -87,14 +120,14 @@ def master_key_generated(name, tplroot="litellm"):
     return ret
 
 
-def master_key_rotated(name, max_age="30d", force=False, tplroot="litellm"):
+def master_key_rotated(name, max_age="30d", force=False):
     """
     Rotate the master key (see ``litellm.rotate_master_key``) when it is older than ``max_age``
     (``30d``, ``12h``, ``90m``, ``2w`` or seconds) or when ``force`` is true; otherwise change nothing.
     Under ``test=True`` it says what it would do. A key from plain pillar cannot be rotated here.
 
     name
-        The service name (a label in the output).
+        The service name (its deployment record).
 
     .. code-block:: yaml
 
@@ -105,7 +138,7 @@ def master_key_rotated(name, max_age="30d", force=False, tplroot="litellm"):
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
     try:
-        age = __salt__["litellm.master_key_age"](max_age=max_age, tplroot=tplroot)
+        age = __salt__["litellm.master_key_age"](max_age=max_age, name=name)
     except CommandExecutionError as exc:
         ret["result"] = False
         ret["comment"] = str(exc)
@@ -124,7 +157,7 @@ def master_key_rotated(name, max_age="30d", force=False, tplroot="litellm"):
         ret["changes"] = {"master_key": {"old": age["fingerprint"], "new": "(new key)"}}
         ret["comment"] = f"Would rotate master key {age['fingerprint']} ({reason})"
         return ret
-    outcome = __salt__["litellm.rotate_master_key"](tplroot=tplroot)
+    outcome = __salt__["litellm.rotate_master_key"](name=name)
     if outcome["result"]:
         ret["changes"] = {"master_key": {"old": outcome["previous_fingerprint"], "new": outcome["fingerprint"]}}
         ret["comment"] = f"Rotated master key ({reason}) in {outcome['duration_s']}s"

@@ -7,6 +7,8 @@ import pytest
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "test"))
+# The formula's pure logic, imported directly (on a minion it is _utils, synced by saltutil.sync_all).
+sys.path.insert(0, str(REPO / "_utils"))
 
 from helpers import StandinFleet  # noqa: E402
 

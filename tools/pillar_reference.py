@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
-"""Print README.md's pillar reference, generated from the one schema in _modules/litellm.py and the
+"""Print README.md's pillar reference, generated from the one schema in _utils/litellm_formula/schema.py and the
 defaults in litellm/parameters/defaults.yaml (a unit test keeps README.md equal to this output).
 
     python3 tools/pillar_reference.py            # print it
     python3 tools/pillar_reference.py --update   # rewrite README.md's section
 """
 
-import importlib.util
 import json
 import pathlib
+import sys
 
 import yaml
 
@@ -18,10 +18,10 @@ END = "<!-- pillar-reference:end -->"
 
 
 def load_schema_module():
-    spec = importlib.util.spec_from_file_location("litellm_schema", REPO / "_modules" / "litellm.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    sys.path.insert(0, str(REPO / "_utils"))
+    from litellm_formula import schema
+
+    return schema
 
 
 def default_of(defaults, key):

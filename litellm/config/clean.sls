@@ -1,14 +1,16 @@
 # -*- coding: utf-8 -*-
 # vim: ft=sls
 ---
-{%- set tplroot = tpldir.split('/')[0] %}
-{%- set sls_service_clean = tplroot ~ '.service.clean' %}
+{%- set tplroot = tpldir.rsplit("/", 1)[0] %}
+{%- set slsroot = tplroot | replace("/", ".") %}
+{%- set prefix = tplroot | replace("/", "-") %}
+{%- set sls_service_clean = slsroot ~ '.service.clean' %}
 {%- from tplroot ~ "/map.jinja" import mapdata as litellm with context %}
 
 include:
   - {{ sls_service_clean }}
 
-{{ tplroot }}-config-clean-config-dir-absent:
+{{ prefix }}-config-clean-config-dir-absent:
   file.absent:
     - name: {{ litellm.config_dir }}
     - require:

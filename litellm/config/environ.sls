@@ -1,17 +1,19 @@
 # -*- coding: utf-8 -*-
 # vim: ft=sls
 ---
-{%- set tplroot = tpldir.split('/')[0] %}
-{%- set sls_config_file = tplroot ~ '.config.file' %}
-{%- from tplroot ~ "/map.jinja" import mapdata as litellm with context %}
+{%- set tplroot = tpldir.rsplit("/", 1)[0] %}
+{%- set slsroot = tplroot | replace("/", ".") %}
+{%- set prefix = tplroot | replace("/", "-") %}
+{%- set sls_config_file = slsroot ~ '.config.file' %}
+{%- from tplroot ~ "/map.jinja" import mapdata as litellm, parameters with context %}
 {#- A missing, empty or weak master key fails this render: nothing runs, nothing changes. #}
-{%- do salt['litellm.validate_pillar'](tplroot=tplroot) %}
+{%- do salt['litellm.validate_pillar'](parameters=parameters) %}
 
 include:
   - {{ sls_config_file }}
 
 # Root-only: systemd reads environment files before it drops privileges.
-{{ tplroot }}-config-environ-env-file-managed:
+{{ prefix }}-config-environ-env-file-managed:
   file.managed:
     - name: {{ litellm.paths.env_file }}
     - source: salt://{{ tplroot }}/files/default/litellm.env.jinja
@@ -22,29 +24,23 @@ include:
     - group: root
     - mode: '0600'
     - require:
-      - file: {{ tplroot }}-config-file-config-dir-managed
+      - file: {{ prefix }}-config-file-config-dir-managed
 
 {%- if litellm.master_key_source == 'generate' %}
 
 # The minion creates its own key once and keeps it; litellm.rotate_master_key replaces it.
-{{ tplroot }}-config-environ-master-key-generated:
+{{ prefix }}-config-environ-master-key-generated:
   litellm.master_key_generated:
     - name: {{ litellm.paths.master_key_file }}
     - require:
-      - file: {{ tplroot }}-config-file-config-dir-managed
+      - file: {{ prefix }}-config-file-config-dir-managed
 {%- else %}
 
-{{ tplroot }}-config-environ-master-key-file-managed:
-  file.managed:
+# The key is read from pillar (or resolved through sdb, once per apply: the value validated above)
+# inside the state, so it is in neither the rendered SLS nor the state return (fingerprints only).
+{{ prefix }}-config-environ-master-key-file-managed:
+  litellm.master_key_managed:
     - name: {{ litellm.paths.master_key_file }}
-    - source: salt://{{ tplroot }}/files/default/master_key.env.jinja
-    - template: jinja
-    - user: root
-    - group: root
-    - mode: '0600'
-    # The key is read from pillar (or sdb) inside the template, so it is in neither the rendered SLS
-    # nor the state return.
-    - show_changes: false
     - require:
-      - file: {{ tplroot }}-config-file-config-dir-managed
+      - file: {{ prefix }}-config-file-config-dir-managed
 {%- endif %}

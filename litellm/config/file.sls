@@ -1,17 +1,18 @@
 # -*- coding: utf-8 -*-
 # vim: ft=sls
 ---
-{%- set tplroot = tpldir.split('/')[0] %}
-{%- set sls_package_install = tplroot ~ '.package.install' %}
-{%- set sls_user_account = tplroot ~ '.user.account' %}
+{%- set tplroot = tpldir.rsplit("/", 1)[0] %}
+{%- set slsroot = tplroot | replace("/", ".") %}
+{%- set prefix = tplroot | replace("/", "-") %}
+{%- set sls_package_install = slsroot ~ '.package.install' %}
+{%- set sls_user_account = slsroot ~ '.user.account' %}
 {%- from tplroot ~ "/map.jinja" import mapdata as litellm with context %}
-{%- set venv = litellm.paths.venv %}
 
 include:
   - {{ sls_package_install }}
   - {{ sls_user_account }}
 
-{{ tplroot }}-config-file-config-dir-managed:
+{{ prefix }}-config-file-config-dir-managed:
   file.directory:
     - name: {{ litellm.config_dir }}
     - user: root
@@ -20,7 +21,7 @@ include:
     - require:
       - sls: {{ sls_user_account }}
 
-{{ tplroot }}-config-file-config-managed:
+{{ prefix }}-config-file-config-managed:
   file.managed:
     - name: {{ litellm.paths.config_file }}
     - source: salt://{{ tplroot }}/files/default/config.yaml.jinja
@@ -31,17 +32,15 @@ include:
     - group: {{ litellm.service_group }}
     - mode: '0640'
     # LiteLLM itself checks the new file before it replaces the live one.
-    - check_cmd: >-
-        env -i LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_TELEMETRY_DISABLED=true
-        {{ venv }}/bin/python {{ litellm.paths.check_config }}
+    - check_cmd: {{ litellm.check_config_cmd | json }}
     - require:
-      - file: {{ tplroot }}-config-file-config-dir-managed
+      - file: {{ prefix }}-config-file-config-dir-managed
       - sls: {{ sls_package_install }}
 
 {%- if litellm.log_level == 'DEBUG' %}
 
 # Said on every apply: DEBUG logs request details into the journal and costs 4x in throughput.
-{{ tplroot }}-config-file-debug-logging-warned:
+{{ prefix }}-config-file-debug-logging-warned:
   test.configurable_test_state:
     - changes: false
     - result: true

@@ -1,32 +1,34 @@
 # -*- coding: utf-8 -*-
 # vim: ft=sls
 ---
-{%- set tplroot = tpldir.split('/')[0] %}
-{%- from tplroot ~ "/map.jinja" import mapdata as litellm with context %}
+{%- set tplroot = tpldir.rsplit("/", 1)[0] %}
+{%- set slsroot = tplroot | replace("/", ".") %}
+{%- set prefix = tplroot | replace("/", "-") %}
+{%- from tplroot ~ "/map.jinja" import mapdata as litellm, parameters with context %}
 {%- set venv = litellm.paths.venv %}
 {%- set pip = litellm.pip %}
 
-{{ tplroot }}-package-install-pkg-installed:
+{{ prefix }}-package-install-pkg-installed:
   pkg.installed:
     - pkgs: {{ litellm.pkgs | json }}
 
 {#- Decided at render time from the files on disk, not with `creates`/`unless`: the first state
     with such a check makes Salt load every state and execution module (about 0.5 s per apply). #}
-{%- set needed = salt['litellm.install_needed'](tplroot=tplroot) %}
+{%- set needed = salt['litellm.install_needed'](parameters=parameters) %}
 {%- if needed.venv %}
 
-{{ tplroot }}-package-install-venv-created:
+{{ prefix }}-package-install-venv-created:
   cmd.run:
     # The OS Python: a venv on an interpreter under /root cannot start with ProtectHome=yes.
     - name: {{ litellm.python }} -m venv {{ venv }}
     - require:
-      - pkg: {{ tplroot }}-package-install-pkg-installed
+      - pkg: {{ prefix }}-package-install-pkg-installed
 {%- endif %}
-{%- if needed.venv or needed.pins %}
+{%- if needed.pip %}
 
-{{ tplroot }}-package-install-pip-installed:
+{{ prefix }}-package-install-pip-installed:
   pip.installed:
-    - pkgs: {{ (['litellm[proxy]==' ~ litellm.version] + litellm.extra_pip_packages) | json }}
+    - pkgs: {{ litellm.pip_requirements | json }}
     - bin_env: {{ venv }}
 {%- if pip.index_url %}
     - index_url: {{ pip.index_url }}
@@ -41,9 +43,9 @@
     - no_index: true
 {%- endif %}
     - require:
-      - pkg: {{ tplroot }}-package-install-pkg-installed
+      - pkg: {{ prefix }}-package-install-pkg-installed
 {%- if needed.venv %}
-      - cmd: {{ tplroot }}-package-install-venv-created
+      - cmd: {{ prefix }}-package-install-venv-created
 {%- endif %}
 {%- endif %}
 
@@ -56,21 +58,21 @@
       ('liveness-module', 'litellm_formula_liveness.py', 'liveness.py'),
     ] %}
 
-{{ tplroot }}-package-install-{{ what }}-managed:
+{{ prefix }}-package-install-{{ what }}-managed:
   file.managed:
     - name: {{ needed.site_packages }}/{{ filename }}
     - source: salt://{{ tplroot }}/files/default/{{ source }}
     - user: root
     - group: root
     - mode: '0644'
-{%- if needed.venv or needed.pins %}
+{%- if needed.pip %}
     - require:
-      - pip: {{ tplroot }}-package-install-pip-installed
+      - pip: {{ prefix }}-package-install-pip-installed
 {%- endif %}
 {%- endfor %}
 {%- endif %}
 
-{{ tplroot }}-package-install-check-config-managed:
+{{ prefix }}-package-install-check-config-managed:
   file.managed:
     - name: {{ litellm.paths.check_config }}
     - source: salt://{{ tplroot }}/files/default/check_config.py
@@ -78,7 +80,7 @@
     - group: root
     - mode: '0755'
     - makedirs: true
-{%- if needed.venv or needed.pins %}
+{%- if needed.pip %}
     - require:
-      - pip: {{ tplroot }}-package-install-pip-installed
+      - pip: {{ prefix }}-package-install-pip-installed
 {%- endif %}

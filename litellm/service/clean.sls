@@ -1,29 +1,37 @@
 # -*- coding: utf-8 -*-
 # vim: ft=sls
 ---
-{%- set tplroot = tpldir.split('/')[0] %}
+{%- set tplroot = tpldir.rsplit("/", 1)[0] %}
+{%- set slsroot = tplroot | replace("/", ".") %}
+{%- set prefix = tplroot | replace("/", "-") %}
 {%- from tplroot ~ "/map.jinja" import mapdata as litellm with context %}
 
-{{ tplroot }}-service-clean-service-dead:
+{{ prefix }}-service-clean-service-dead:
   service.dead:
     - name: {{ litellm.service_name }}
     - enable: false
 
-{{ tplroot }}-service-clean-unit-file-absent:
+{{ prefix }}-service-clean-unit-file-absent:
   file.absent:
     - name: {{ litellm.paths.unit_file }}
     - require:
-      - service: {{ tplroot }}-service-clean-service-dead
+      - service: {{ prefix }}-service-clean-service-dead
 
-{{ tplroot }}-service-clean-systemd-reloaded:
+{{ prefix }}-service-clean-systemd-reloaded:
   module.run:
     - service.systemctl_reload: []
     - onchanges:
-      - file: {{ tplroot }}-service-clean-unit-file-absent
+      - file: {{ prefix }}-service-clean-unit-file-absent
+
+{{ prefix }}-service-clean-record-file-absent:
+  file.absent:
+    - name: {{ litellm.record_file }}
+    - require:
+      - service: {{ prefix }}-service-clean-service-dead
 
 # StateDirectory= of the unit (the service user's home).
-{{ tplroot }}-service-clean-state-dir-absent:
+{{ prefix }}-service-clean-state-dir-absent:
   file.absent:
     - name: {{ litellm.state_dir }}
     - require:
-      - service: {{ tplroot }}-service-clean-service-dead
+      - service: {{ prefix }}-service-clean-service-dead

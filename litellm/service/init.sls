@@ -3,4 +3,5 @@
 ---
 include:
   - .unit
+  - .record
   - .running

@@ -1,12 +1,15 @@
 # -*- coding: utf-8 -*-
 # vim: ft=sls
 ---
-{%- set tplroot = tpldir.split('/')[0] %}
-{%- set sls_package_install = tplroot ~ '.package.install' %}
-{%- set sls_user_account = tplroot ~ '.user.account' %}
-{%- set sls_config_file = tplroot ~ '.config.file' %}
-{%- set sls_config_environ = tplroot ~ '.config.environ' %}
-{%- set sls_service_unit = tplroot ~ '.service.unit' %}
+{%- set tplroot = tpldir.rsplit("/", 1)[0] %}
+{%- set slsroot = tplroot | replace("/", ".") %}
+{%- set prefix = tplroot | replace("/", "-") %}
+{%- set sls_package_install = slsroot ~ '.package.install' %}
+{%- set sls_user_account = slsroot ~ '.user.account' %}
+{%- set sls_config_file = slsroot ~ '.config.file' %}
+{%- set sls_config_environ = slsroot ~ '.config.environ' %}
+{%- set sls_service_unit = slsroot ~ '.service.unit' %}
+{%- set sls_service_record = slsroot ~ '.service.record' %}
 {%- from tplroot ~ "/map.jinja" import mapdata as litellm with context %}
 
 include:
@@ -15,17 +18,18 @@ include:
   - {{ sls_config_file }}
   - {{ sls_config_environ }}
   - {{ sls_service_unit }}
+  - {{ sls_service_record }}
 
 # A crash loop leaves the unit failed and refusing starts; restarts by Salt count against
 # StartLimitBurst= too. Clear both so the start or restart below is not refused.
-{{ tplroot }}-service-running-unit-reset:
+{{ prefix }}-service-running-unit-reset:
   litellm.unit_reset:
     - name: {{ litellm.service_name }}
     - require:
       - sls: {{ sls_service_unit }}
 
 # One restart per apply whatever changed; none when nothing did.
-{{ tplroot }}-service-running-service-running:
+{{ prefix }}-service-running-service-running:
   service.running:
     - name: {{ litellm.service_name }}
     - enable: true
@@ -36,13 +40,14 @@ include:
       - sls: {{ sls_service_unit }}
     - require:
       - sls: {{ sls_user_account }}
-      - litellm: {{ tplroot }}-service-running-unit-reset
+      - litellm: {{ prefix }}-service-running-unit-reset
 
 # After a (re)start: bounded wait until the proxy answers and serves every model.
-{{ tplroot }}-service-running-proxy-healthy:
+{{ prefix }}-service-running-proxy-healthy:
   litellm.healthy:
     - name: {{ litellm.service_name }}
     - timeout: {{ litellm.startup_timeout }}
-    - tplroot: {{ tplroot }}
+    - require:
+      - sls: {{ sls_service_record }}
     - onchanges:
-      - service: {{ tplroot }}-service-running-service-running
+      - service: {{ prefix }}-service-running-service-running

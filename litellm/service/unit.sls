@@ -1,10 +1,12 @@
 # -*- coding: utf-8 -*-
 # vim: ft=sls
 ---
-{%- set tplroot = tpldir.split('/')[0] %}
+{%- set tplroot = tpldir.rsplit("/", 1)[0] %}
+{%- set slsroot = tplroot | replace("/", ".") %}
+{%- set prefix = tplroot | replace("/", "-") %}
 {%- from tplroot ~ "/map.jinja" import mapdata as litellm with context %}
 
-{{ tplroot }}-service-unit-file-managed:
+{{ prefix }}-service-unit-file-managed:
   file.managed:
     - name: {{ litellm.paths.unit_file }}
     - source: salt://{{ tplroot }}/files/default/litellm.service.jinja
@@ -15,8 +17,8 @@
     - group: root
     - mode: '0644'
 
-{{ tplroot }}-service-unit-systemd-reloaded:
+{{ prefix }}-service-unit-systemd-reloaded:
   module.run:
     - service.systemctl_reload: []
     - onchanges:
-      - file: {{ tplroot }}-service-unit-file-managed
+      - file: {{ prefix }}-service-unit-file-managed

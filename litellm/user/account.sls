@@ -1,15 +1,17 @@
 # -*- coding: utf-8 -*-
 # vim: ft=sls
 ---
-{%- set tplroot = tpldir.split('/')[0] %}
+{%- set tplroot = tpldir.rsplit("/", 1)[0] %}
+{%- set slsroot = tplroot | replace("/", ".") %}
+{%- set prefix = tplroot | replace("/", "-") %}
 {%- from tplroot ~ "/map.jinja" import mapdata as litellm with context %}
 
-{{ tplroot }}-user-account-group-present:
+{{ prefix }}-user-account-group-present:
   group.present:
     - name: {{ litellm.service_group }}
     - system: true
 
-{{ tplroot }}-user-account-user-present:
+{{ prefix }}-user-account-user-present:
   user.present:
     - name: {{ litellm.service_user }}
     - gid: {{ litellm.service_group }}
@@ -20,4 +22,4 @@
     - shell: /usr/sbin/nologin
     - fullname: {{ litellm.service_description }}
     - require:
-      - group: {{ tplroot }}-user-account-group-present
+      - group: {{ prefix }}-user-account-group-present

@@ -1,8 +1,10 @@
 # -*- coding: utf-8 -*-
 # vim: ft=sls
 ---
-{%- set tplroot = tpldir.split('/')[0] %}
-{%- set sls_service_clean = tplroot ~ '.service.clean' %}
+{%- set tplroot = tpldir.rsplit("/", 1)[0] %}
+{%- set slsroot = tplroot | replace("/", ".") %}
+{%- set prefix = tplroot | replace("/", "-") %}
+{%- set sls_service_clean = slsroot ~ '.service.clean' %}
 {%- from tplroot ~ "/map.jinja" import mapdata as litellm with context %}
 
 include:
@@ -10,15 +12,15 @@ include:
 
 {%- if litellm.clean_remove_user %}
 
-{{ tplroot }}-user-clean-user-absent:
+{{ prefix }}-user-clean-user-absent:
   user.absent:
     - name: {{ litellm.service_user }}
     - require:
       - sls: {{ sls_service_clean }}
 
-{{ tplroot }}-user-clean-group-absent:
+{{ prefix }}-user-clean-group-absent:
   group.absent:
     - name: {{ litellm.service_group }}
     - require:
-      - user: {{ tplroot }}-user-clean-user-absent
+      - user: {{ prefix }}-user-clean-user-absent
 {%- endif %}

@@ -16,10 +16,28 @@ def pillar_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="package")
-def minion_opts(salt_factories, pillar_dir):
+def record_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("records")
+
+
+@pytest.fixture(scope="package")
+def file_root(tmp_path_factory):
+    """A file root serving the formula twice: as `litellm` and nested under another name."""
+    path = tmp_path_factory.mktemp("file-root")
+    for entry in ("litellm", "_modules", "_states", "_utils"):
+        (path / entry).symlink_to(REPO / entry)
+    (path / "formulas").mkdir()
+    (path / "formulas" / "llmproxy").symlink_to(REPO / "litellm")
+    return path
+
+
+@pytest.fixture(scope="package")
+def minion_opts(salt_factories, pillar_dir, file_root, record_dir):
     overrides = {
+        # Records go to a temporary directory, never this host's /var/lib.
+        "litellm_record_dir": str(record_dir),
         "file_client": "local",
-        "file_roots": {"base": [str(REPO)]},
+        "file_roots": {"base": [str(file_root)]},
         "pillar_roots": {"base": [str(pillar_dir)]},
         "module_dirs": [str(REPO / "_modules")],
         "states_dirs": [str(REPO / "_states")],

@@ -1,12 +1,15 @@
 """The formula through Salt's loaders, in process: settings and validation as the minion sees them,
 every SLS rendering into well-named states, the module's manual (sys.doc), test-mode states."""
 
+import json
 import re
 import sys
 
 import pytest
-from helpers import REPO, load_module
+from helpers import REPO
 from salt.exceptions import CommandExecutionError
+
+from litellm_formula import keys
 
 KEY = "sk-functional-" + "0123456789abcdef"
 MODEL = {"name": "phi3-3.8b", "provider": "ollama", "model": "phi3:3.8b-mini-128k-instruct-q8_0"}
@@ -107,15 +110,79 @@ def test_healthy_under_test_mode_waits_for_nothing(loaders, set_pillar, minion_o
     assert "Would wait" in ret.comment
 
 
-def test_master_key_template_matches_what_rotation_writes(loaders, set_pillar, tmp_path):
+def test_the_key_file_is_written_as_rotation_writes_it_and_only_once(loaders, set_pillar, tmp_path):
     # Rotation (sdb mode) rewrites the file itself; a byte of difference would make the next apply
     # "change" it and restart the proxy.
     set_pillar(GOOD)
     dest = tmp_path / "master_key.env"
-    loaders.modules.cp.get_template("salt://litellm/files/default/master_key.env.jinja", str(dest),
-                                    template="jinja", tplroot="litellm")
-    module = load_module("_modules/litellm.py", "litellm_for_functional")
-    assert dest.read_text() == module.master_key_file_text(KEY)
+    predicted = loaders.modules.litellm.write_master_key(str(dest), test=True)
+    assert predicted == {"changed": None, "old": None, "new": keys.fingerprint(KEY)}
+    assert not dest.exists()  # test mode wrote nothing
+    first = loaders.states.litellm.master_key_managed(name=str(dest))
+    assert first.result is True and first.changes["master_key"]["new"] == keys.fingerprint(KEY)
+    assert dest.read_text() == keys.master_key_file_text(KEY)
+    assert dest.stat().st_mode & 0o777 == 0o600
+    again = loaders.states.litellm.master_key_managed(name=str(dest))
+    assert again.result is True and again.changes == {}
+    assert KEY not in repr(first) + repr(again)
+
+
+def test_the_key_may_come_from_lookup(loaders, set_pillar, tmp_path):
+    set_pillar({**{k: v for k, v in GOOD.items() if k != "master_key"}, "lookup": {"master_key": KEY}})
+    dest = tmp_path / "master_key.env"
+    assert loaders.states.litellm.master_key_managed(name=str(dest)).result is True
+    assert dest.read_text() == keys.master_key_file_text(KEY)
+
+
+def test_a_weak_key_is_never_written(loaders, set_pillar, tmp_path):
+    set_pillar({**GOOD, "master_key": "sk-1234"})
+    dest = tmp_path / "master_key.env"
+    ret = loaders.states.litellm.master_key_managed(name=str(dest))
+    assert ret.result is False and "litellm:master_key" in ret.comment
+    assert not dest.exists()
+
+
+def test_the_public_surface_is_exactly_the_functions_meant_to_be_called(loaders):
+    public = {name.split(".", 1)[1] for name in loaders.modules.sys.list_functions("litellm")}
+    assert public == {
+        "settings", "validate_pillar", "render_config", "render_environment", "models", "install_needed",
+        "write_master_key", "deployment", "proxy_status", "journal_tail", "health", "version",
+        "master_key_fingerprint", "master_key_age", "rotate_master_key", "ensure_generated_master_key",
+    }
+    for function in ("health", "settings", "rotate_master_key", "proxy_status", "journal_tail", "version"):
+        assert "tplroot" not in loaders.modules.sys.argspec(f"litellm.{function}")[f"litellm.{function}"]["args"]
+
+
+def test_served_nested_under_another_name_it_renders_the_same_states(loaders, set_pillar):
+    set_pillar(GOOD)
+    plain = loaders.modules.state.show_sls("litellm")
+    nested = loaders.modules.state.show_sls("formulas.llmproxy")
+    assert isinstance(nested, dict), nested
+    renamed = {state_id.replace("formulas-llmproxy-", "litellm-", 1) for state_id in nested}
+    assert renamed == set(plain)
+    unit = nested["formulas-llmproxy-service-unit-file-managed"]["file"]
+    assert {"source": "salt://formulas/llmproxy/files/default/litellm.service.jinja"} in unit
+    managed = nested["formulas-llmproxy-service-record-file-managed"]["file"]
+    record = json.loads(next(item["contents"] for item in managed if "contents" in item))
+    assert record["formula_root"] == "formulas/llmproxy"
+
+
+def test_operations_read_the_deployment_not_pillar(loaders, set_pillar, record_dir):
+    # What an apply with port 4100 recorded; then pillar moves to 4200 without an apply.
+    set_pillar({**GOOD, "bind_port": 4100})
+    text = loaders.modules.litellm.settings()["files"]["record"]
+    (record_dir / "litellm.json").write_text(text)
+    try:
+        assert loaders.modules.litellm.deployment()["pillar"] == "matches"
+        set_pillar({**GOOD, "bind_port": 4200})
+        deployed = loaders.modules.litellm.deployment()
+        assert deployed["bind_port"] == 4100 and deployed["pillar"] == "differs"
+        report = loaders.modules.litellm.health(timeout=1)
+        assert report["proxy"]["url"] == "http://127.0.0.1:4100"
+        assert report["pillar"] == "differs" and "an apply is due" in report["summary"]
+        assert loaders.modules.litellm.settings()["bind_port"] == 4200  # the desired state reads pillar
+    finally:
+        (record_dir / "litellm.json").unlink()
 
 
 def test_generate_mode_renders_the_generating_state(loaders, set_pillar):

@@ -1,8 +1,8 @@
 """`health_report` shaping against real Ollama API stand-ins (no proxy running on the probed port)."""
 
-from helpers import DEFAULT_MODEL_TAG, free_port, load_module
+from helpers import DEFAULT_MODEL_TAG, free_port
 
-mod = load_module("_modules/litellm.py", "litellm_module_health")
+from litellm_formula import health
 
 
 def test_backends_detail_and_verdict_without_a_proxy(standins):
@@ -11,7 +11,7 @@ def test_backends_detail_and_verdict_without_a_proxy(standins):
     dead_url = f"http://127.0.0.1:{free_port()}"
     model_map = {"phi3": [good.url, lacking.url, dead_url], "small": [lacking.url]}
     tags = {"phi3": DEFAULT_MODEL_TAG, "small": "llama3.2:1b"}
-    report = mod.health_report(f"http://127.0.0.1:{free_port()}", "sk-unused-0000000000000", model_map, tags,
+    report = health.health_report(f"http://127.0.0.1:{free_port()}", "sk-unused-0000000000000", model_map, tags,
                                timeout=2)
     assert report["backends"][good.url]["up"] is True
     assert report["backends"][good.url]["version"]
@@ -28,7 +28,7 @@ def test_backends_detail_and_verdict_without_a_proxy(standins):
 
 def test_a_hanging_backend_costs_one_timeout(standins):
     hanging = standins.start("hang", extra_args=["--hang"])
-    report = mod.health_report(f"http://127.0.0.1:{free_port()}", "sk-unused-0000000000000",
+    report = health.health_report(f"http://127.0.0.1:{free_port()}", "sk-unused-0000000000000",
                                {"a": [hanging.url], "b": [hanging.url]}, {"a": "x:1", "b": "y:1"}, timeout=1)
     assert report["backends"][hanging.url]["error"] == "timed out"
     assert report["duration_ms"] < 2000
@@ -43,7 +43,7 @@ def test_error_lines_keep_the_reason_once_and_drop_the_noise():
         "2026-11-30T15:36:06+0000 vm systemd[1]: litellm.service: Failed with result 'exit-code'.",
         "2026-11-30T15:36:11+0000 vm systemd[1]: Started litellm.service - LiteLLM OpenAI Proxy.",
     ])
-    errors = mod.error_lines(text).splitlines()
+    errors = health.error_lines(text).splitlines()
     assert len(errors) == 3
     assert sum("Address already in use" in line for line in errors) == 1
     assert "Started" not in "\n".join(errors)

@@ -6,40 +6,41 @@ import pytest
 import yaml
 from helpers import REPO, load_module
 
-mod = load_module("_modules/litellm.py", "litellm_module_under_test")
+from litellm_formula import health, keys, render, schema, venv
+
 DEFAULTS = yaml.safe_load((REPO / "litellm/parameters/defaults.yaml").read_text())["values"]
 MODEL = {"name": "phi3-3.8b", "provider": "ollama", "model": "phi3:3.8b-mini-128k-instruct-q8_0"}
 
 
 def merged(**pillar):
     pillar.setdefault("models", [MODEL])
-    return mod.merge_settings(DEFAULTS, {}, pillar)
+    return schema.merge_settings(DEFAULTS, {}, pillar)
 
 
 def test_defaults_plus_a_model_are_valid():
-    assert mod.validate_settings(merged()) == []
+    assert schema.validate_settings(merged()) == []
 
 
 def test_pillar_example_is_valid_and_complete():
     example = yaml.safe_load((REPO / "pillar.example").read_text())["litellm"]
-    settings = mod.merge_settings(DEFAULTS, {}, example)
-    assert mod.validate_settings(settings) == []
-    assert mod.master_key_problem(example["master_key"]) is None
+    settings = schema.merge_settings(DEFAULTS, {}, example)
+    assert schema.validate_settings(settings) == []
+    assert schema.master_key_problem(example["master_key"]) is None
     documented = set(example) - {"lookup"}
-    declared = {field.key for field in mod.SCHEMA if ":" not in field.key}
+    declared = {field.key for field in schema.SCHEMA if ":" not in field.key}
     assert documented == declared, "pillar.example must show every pillar key"
 
 
 def test_every_default_is_declared_in_the_schema_and_vice_versa():
-    declared = {field.key for field in mod.SCHEMA if ":" not in field.key} - {"master_key"}
+    declared = {field.key for field in schema.SCHEMA if ":" not in field.key} - {"master_key"}
     assert set(DEFAULTS) == declared
     for group in ("pip", "router", "health_check"):
-        declared_sub = {f.key.split(":", 1)[1] for f in mod.SCHEMA if f.key.startswith(group + ":")}
+        declared_sub = {f.key.split(":", 1)[1] for f in schema.SCHEMA if f.key.startswith(group + ":")}
         assert set(DEFAULTS[group]) == declared_sub
 
 
 def test_merge_order_defaults_os_family_lookup_pillar():
-    settings = mod.merge_settings(
+    settings = schema.merge_settings(
         {"a": 1, "b": 1, "c": 1, "d": {"x": 1, "y": 1}},
         {"b": 2, "d": {"x": 2}},
         {"lookup": {"c": 3, "d": {"y": 3}}, "a": 4},
@@ -79,21 +80,21 @@ def test_merge_order_defaults_os_family_lookup_pillar():
     ],
 )
 def test_bad_values_name_the_key(pillar, key):
-    errors = mod.validate_settings(merged(**pillar))
+    errors = schema.validate_settings(merged(**pillar))
     assert errors, pillar
     assert any(error.startswith(key + ":") for error in errors), errors
 
 
 @pytest.mark.parametrize("key", [None, "", "sk-1234", "short", "sk-has space in it-000", "nosk-0123456789abcdef"])
 def test_bad_master_keys_are_refused_without_echoing_them(key):
-    problem = mod.master_key_problem(key)
+    problem = schema.master_key_problem(key)
     assert problem and problem.startswith("litellm:master_key")
     if key:
         assert key not in problem
 
 
 def test_secret_values_are_never_shown_in_errors():
-    errors = mod.validate_settings(merged(master_key=12345678901234567))
+    errors = schema.validate_settings(merged(master_key=12345678901234567))
     assert errors == ["litellm:master_key: got (secret, not shown), expected a string"]
 
 
@@ -102,8 +103,8 @@ def test_proxy_config_one_deployment_per_model_and_backend():
         backends=["http://A:11434/", "http://b:11434"],
         models=[MODEL, {"name": "small", "model": "llama3.2:1b", "backends": ["http://b:11434"], "timeout": 60}],
     )
-    assert mod.validate_settings(settings) == []
-    config = mod.proxy_config(settings)
+    assert schema.validate_settings(settings) == []
+    config = render.proxy_config(settings)
     ids = [d["model_info"]["id"] for d in config["model_list"]]
     assert ids == ["phi3-3.8b@a:11434", "phi3-3.8b@b:11434", "small@b:11434"]
     assert len(set(ids)) == len(ids)
@@ -120,9 +121,9 @@ def test_proxy_config_one_deployment_per_model_and_backend():
 def test_model_prices_are_written_only_when_set():
     # Unset: nothing in the config (LiteLLM reports 0 for Ollama and skips a per-request re-registration).
     settings = merged(models=[MODEL, {"name": "paid", "model": "t", "input_cost_per_token": 2e-7}])
-    assert mod.validate_settings(settings) == []
-    free, paid = (d["litellm_params"] for d in mod.proxy_config(settings)["model_list"])
-    assert not set(mod.MODEL_PRICE_KEYS) & set(free)
+    assert schema.validate_settings(settings) == []
+    free, paid = (d["litellm_params"] for d in render.proxy_config(settings)["model_list"])
+    assert not set(schema.MODEL_PRICE_KEYS) & set(free)
     assert (paid["input_cost_per_token"], paid["output_cost_per_token"]) == (2e-7, 0.0)
 
 
@@ -142,12 +143,12 @@ def test_model_prices_are_written_only_when_set():
 )
 def test_server_arguments(server, workers, cpus, mem_mb, args):
     settings = merged(server=server, num_workers=workers)
-    assert mod.validate_settings(settings) == []
-    assert mod.server_args(settings, cpus, mem_mb) == args
+    assert schema.validate_settings(settings) == []
+    assert render.server_args(settings, cpus, mem_mb) == args
 
 
 def test_extra_config_is_merged_last():
-    config = mod.proxy_config(merged(extra_config={"litellm_settings": {"drop_params": True}}))
+    config = render.proxy_config(merged(extra_config={"litellm_settings": {"drop_params": True}}))
     assert config["litellm_settings"] == {"telemetry": False, "drop_params": True,
                                           "callbacks": ["litellm_formula_workarounds.workarounds",
                                                         "litellm_formula_liveness.liveness"]}
@@ -155,19 +156,19 @@ def test_extra_config_is_merged_last():
 
 def test_liveness_callback_survives_extra_callbacks_and_goes_with_health_check_off():
     ours = ["litellm_formula_workarounds.workarounds", "litellm_formula_liveness.liveness"]
-    config = mod.proxy_config(merged(extra_config={"litellm_settings": {"callbacks": ["prometheus"]}}))
+    config = render.proxy_config(merged(extra_config={"litellm_settings": {"callbacks": ["prometheus"]}}))
     assert config["litellm_settings"]["callbacks"] == [*ours, "prometheus"]
-    one = mod.proxy_config(merged(extra_config={"litellm_settings": {"callbacks": "prometheus"}}))
+    one = render.proxy_config(merged(extra_config={"litellm_settings": {"callbacks": "prometheus"}}))
     assert one["litellm_settings"]["callbacks"] == [*ours, "prometheus"]  # a single name, not its letters
     assert config["general_settings"]["background_health_checks"] is False
     assert config["router_settings"]["disable_cooldowns"] is True
-    off = mod.proxy_config(merged(health_check={"enabled": False}))
+    off = render.proxy_config(merged(health_check={"enabled": False}))
     assert off["litellm_settings"]["callbacks"] == ours[:1]
 
 
 def test_environment_file_quotes_values_and_holds_no_key():
     settings = merged(master_key="sk-secret-0123456789abc", environment={"NO_PROXY": 'a "b" \\c'})
-    text = mod.env_file_text(mod.service_environment(settings))
+    text = render.env_file_text(render.service_environment(settings))
     assert 'NO_PROXY="a \\"b\\" \\\\c"' in text
     assert 'OLLAMA_API_BASE="http://127.0.0.1:11434"' in text
     assert 'PYTHONFAULTHANDLER="1"' in text
@@ -178,8 +179,8 @@ def test_stop_waits_longer_than_litellm_drains():
     # gunicorn waits shutdown_timeout + 10 s for its workers; systemd must not SIGKILL it first.
     for drain in (0, 30, 600):
         settings = merged(shutdown_timeout=drain)
-        assert f'GRACEFUL_SHUTDOWN_TIMEOUT="{drain}"' in mod.env_file_text(mod.service_environment(settings))
-        assert mod.stop_timeout(settings) == drain + 15
+        assert f'GRACEFUL_SHUTDOWN_TIMEOUT="{drain}"' in render.env_file_text(render.service_environment(settings))
+        assert render.stop_timeout(settings) == drain + 15
 
 
 @pytest.mark.parametrize(
@@ -188,14 +189,14 @@ def test_stop_waits_longer_than_litellm_drains():
      ("fd00::1", "http://[fd00::1]:4000")],
 )
 def test_proxy_base_url(host, url):
-    assert mod.proxy_base_url(host, 4000) == url
+    assert render.proxy_base_url(host, 4000) == url
 
 
 def test_read_env_file_value(tmp_path: pathlib.Path):
     path = tmp_path / "k.env"
     path.write_text('# c\nLITELLM_MASTER_KEY="sk-abc-0123456789xyz"\nOTHER=1\n')
-    assert mod.read_env_file_value(path, "LITELLM_MASTER_KEY") == "sk-abc-0123456789xyz"
-    assert mod.read_env_file_value(tmp_path / "missing", "X") is None
+    assert keys.read_env_file_value(path, "LITELLM_MASTER_KEY") == "sk-abc-0123456789xyz"
+    assert keys.read_env_file_value(tmp_path / "missing", "X") is None
 
 
 def test_readme_pillar_reference_is_generated_from_the_schema():
@@ -206,35 +207,35 @@ def test_readme_pillar_reference_is_generated_from_the_schema():
 @pytest.mark.parametrize(("text", "seconds"), [("30d", 2592000), ("12h", 43200), ("90m", 5400), ("45s", 45),
                                                ("2w", 1209600), (3600, 3600), ("1.5h", 5400), ("10", 10)])
 def test_parse_age(text, seconds):
-    assert mod.parse_age(text) == seconds
+    assert keys.parse_age(text) == seconds
 
 
 @pytest.mark.parametrize("text", ["", "30x", "-1d", "0", True, "d30"])
 def test_parse_age_refuses_nonsense(text):
     with pytest.raises(ValueError):
-        mod.parse_age(text)
+        keys.parse_age(text)
 
 
 def test_format_age():
-    assert mod.format_age(3 * 86400 + 4 * 3600 + 5) == "3d 4h"
-    assert mod.format_age(59) == "59s"
-    assert mod.format_age(3600) == "1h"
+    assert keys.format_age(3 * 86400 + 4 * 3600 + 5) == "3d 4h"
+    assert keys.format_age(59) == "59s"
+    assert keys.format_age(3600) == "1h"
 
 
 def test_new_keys_are_valid_distinct_and_fingerprints_short():
-    keys = {mod.new_master_key() for _ in range(50)}
-    assert len(keys) == 50
-    for key in keys:
-        assert mod.master_key_problem(key) is None
+    made = {keys.new_master_key() for _ in range(50)}
+    assert len(made) == 50
+    for key in made:
+        assert schema.master_key_problem(key) is None
         assert len(key) >= 40
-        fp = mod.fingerprint(key)
+        fp = keys.fingerprint(key)
         assert len(fp) == 12 and fp not in key
 
 
 def test_write_secret_file_is_atomic_and_root_only(tmp_path):
     path = tmp_path / "master_key.env"
     path.write_text("old\n")
-    mod.write_secret_file(str(path), mod.master_key_file_text("sk-new-0123456789abcdef"))
+    keys.write_secret_file(str(path), keys.master_key_file_text("sk-new-0123456789abcdef"))
     assert path.read_text().endswith("LITELLM_MASTER_KEY=sk-new-0123456789abcdef\n")
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     assert [p.name for p in tmp_path.iterdir()] == ["master_key.env"]  # no temp file left
@@ -246,11 +247,11 @@ def test_write_secret_file_is_atomic_and_root_only(tmp_path):
     ({"master_key_source": "generate"}, "generate"),
 ])
 def test_key_source(settings, source):
-    assert mod.key_source({"master_key_source": "pillar", **settings}) == source
+    assert keys.key_source({"master_key_source": "pillar", **settings}) == source
 
 
 def test_generate_mode_refuses_a_pillar_key_too():
-    errors = mod.validate_settings(merged(master_key_source="generate", master_key="sk-abc-0123456789abcdef"))
+    errors = schema.validate_settings(merged(master_key_source="generate", master_key="sk-abc-0123456789abcdef"))
     assert errors and errors[0].startswith("litellm:master_key:")
     assert "sk-abc" not in errors[0]
 
@@ -266,35 +267,35 @@ def test_health_verdict_healthy_degraded_unhealthy():
     full = {"m": {"backends_up": 2, "backends_total": 2}}
     half = {"m": {"backends_up": 1, "backends_total": 2}}
     none = {"m": {"backends_up": 0, "backends_total": 2}}
-    assert mod.health_verdict(_report(backends={"a": up, "b": up}, models=full))["status"] == "healthy"
-    degraded = mod.health_verdict(_report(backends={"a": up, "b": down}, models=half))
+    assert health.health_verdict(_report(backends={"a": up, "b": up}, models=full))["status"] == "healthy"
+    degraded = health.health_verdict(_report(backends={"a": up, "b": down}, models=half))
     assert degraded["status"] == "degraded" and degraded["healthy"] is True
     assert "backend b down (Connection refused)" in degraded["summary"]
-    dead = mod.health_verdict(_report(backends={"a": down, "b": down}, models=none))
+    dead = health.health_verdict(_report(backends={"a": down, "b": down}, models=none))
     assert dead["status"] == "unhealthy" and dead["healthy"] is False
     assert "model m: no backend can serve it" in dead["summary"]
-    assert mod.health_verdict(_report(proxy_ok=False, models=full))["healthy"] is False
+    assert health.health_verdict(_report(proxy_ok=False, models=full))["healthy"] is False
 
 
 def test_pip_pins_drop_extras():
     settings = merged(version="1.108.7", extra_pip_packages=["prisma==0.15.0", "uvloop[x]==0.21.0"])
-    assert mod.pip_pins(settings) == [["litellm", "1.108.7"], ["prisma", "0.15.0"], ["uvloop", "0.21.0"]]
+    assert render.pip_pins(settings) == [["litellm", "1.108.7"], ["prisma", "0.15.0"], ["uvloop", "0.21.0"]]
 
 
 def test_install_check_reads_dist_info_names_and_versions(tmp_path):
     site = tmp_path / "lib" / "python3.11" / "site-packages"
     for entry in ("litellm-1.108.7.dist-info", "prisma-0.15.0.dist-info", "Foo_Bar-2.0.dist-info", "litellm"):
         (site / entry).mkdir(parents=True)
-    installed = mod.installed_distributions(str(tmp_path))
+    installed = venv.installed_distributions(str(tmp_path))
     assert installed == {"litellm": "1.108.7", "prisma": "0.15.0", "foo_bar": "2.0"}
-    assert mod.missing_pins([["litellm", "1.108.7"], ["Foo.Bar", "2.0"]], installed) == []
-    assert mod.missing_pins([["litellm", "1.108.6"], ["prisma", "0.15.0"], ["absent", "1"]], installed) == [
+    assert venv.missing_pins([["litellm", "1.108.7"], ["Foo.Bar", "2.0"]], installed) == []
+    assert venv.missing_pins([["litellm", "1.108.6"], ["prisma", "0.15.0"], ["absent", "1"]], installed) == [
         ["litellm", "1.108.6"], ["absent", "1"]]
-    assert mod.installed_distributions(str(tmp_path / "nowhere")) == {}
+    assert venv.installed_distributions(str(tmp_path / "nowhere")) == {}
 
 
 def test_site_packages_found_on_disk_or_predicted_from_the_interpreter(tmp_path):
-    assert mod.site_packages(str(tmp_path)) is None
-    assert mod.site_packages(str(tmp_path), "3.11") == str(tmp_path / "lib/python3.11/site-packages")
+    assert venv.site_packages(str(tmp_path)) is None
+    assert venv.site_packages(str(tmp_path), "3.11") == str(tmp_path / "lib/python3.11/site-packages")
     (tmp_path / "lib/python3.12/site-packages").mkdir(parents=True)
-    assert mod.site_packages(str(tmp_path), "3.11") == str(tmp_path / "lib/python3.12/site-packages")
+    assert venv.site_packages(str(tmp_path), "3.11") == str(tmp_path / "lib/python3.12/site-packages")

@@ -1,0 +1,8 @@
+"""
+litellm-formula's logic, shipped to minions by ``saltutil.sync_all`` (as ``_utils/litellm_formula``).
+
+Plain Python with no Salt dunders, one concern per module: ``schema`` (the pillar keys and their
+checks), ``render`` (settings -> files and unit values), ``venv`` (what a virtualenv holds),
+``health`` (HTTP checks and verdicts), ``keys`` (the master key on disk), ``record`` (the deployment
+record on the minion). ``_modules/litellm.py`` wires them to Salt; tests import them directly.
+"""

@@ -1,0 +1,229 @@
+"""
+Settings -> what the host gets: config.yaml, the environment file, the unit's values, paths, pins.
+Pure Python: no Salt, no I/O.
+"""
+
+import ipaddress
+import shlex
+import urllib.parse
+
+from .schema import (
+    LIVENESS_CALLBACK,
+    MASTER_KEY_ENV,
+    MAX_WORKERS,
+    MODEL_PRICE_KEYS,
+    PROVIDERS,
+    SERVERS,
+    STOP_HEADROOM_SECONDS,
+    WORKAROUNDS_CALLBACK,
+    WORKER_MB,
+    deep_merge,
+    normalize_backend,
+)
+
+
+def deployment_id(model_name, backend):
+    """Stable, unique, readable id per (model, backend): what x-litellm-model-id reports."""
+    return f"{model_name}@{urllib.parse.urlsplit(normalize_backend(backend)).netloc}"
+
+
+def model_backends(settings):
+    """``{model name: [backend URLs]}`` as the proxy config will route them."""
+    default = [normalize_backend(b) for b in settings["backends"]]
+    return {
+        model["name"]: [normalize_backend(b) for b in model["backends"]] if model.get("backends") else default
+        for model in settings["models"]
+    }
+
+
+def proxy_config(settings):
+    """The proxy's config.yaml as a dict. Holds no secret: the key comes from the environment."""
+    router = settings["router"]
+    health = settings["health_check"]
+    backends_of = model_backends(settings)
+    model_list = []
+    for model in settings["models"]:
+        params_extra = {key: model[key] for key in ("timeout", "stream_timeout") if key in model}
+        if any(key in model for key in MODEL_PRICE_KEYS):
+            params_extra.update({key: model.get(key, default) for key, default in sorted(MODEL_PRICE_KEYS.items())})
+        prefix = PROVIDERS[model.get("provider", "ollama")]
+        for backend in backends_of[model["name"]]:
+            model_list.append(
+                {
+                    "model_name": model["name"],
+                    "litellm_params": {"model": f"{prefix}/{model['model']}", "api_base": backend, **params_extra},
+                    "model_info": {
+                        "id": deployment_id(model["name"], backend),
+                        "health_check_max_tokens": health["max_tokens"],
+                    },
+                }
+            )
+    config = {
+        "model_list": model_list,
+        "router_settings": {
+            "routing_strategy": router["routing_strategy"],
+            "enable_weighted_failover": router["enable_weighted_failover"],
+            "disable_cooldowns": router["disable_cooldowns"],
+            "num_retries": router["num_retries"],
+            "allowed_fails": router["allowed_fails"],
+            "cooldown_time": router["cooldown_time"],
+            "timeout": router["timeout"],
+            "stream_timeout": router["stream_timeout"],
+        },
+        "general_settings": {
+            "master_key": f"os.environ/{MASTER_KEY_ENV}",
+            # LiteLLM's own probes generate on every deployment: on a busy Ollama they queue, time out
+            # and make the router refuse everything, and they load every model (README "Failover").
+            "background_health_checks": False,
+        },
+        "litellm_settings": {"telemetry": False},
+    }
+    config = deep_merge(config, settings.get("extra_config") or {})
+    ours = [WORKAROUNDS_CALLBACK] + ([LIVENESS_CALLBACK] if health["enabled"] else [])
+    # Kept when extra_config brings callbacks of its own (a list replaces a list in the merge).
+    theirs = config["litellm_settings"].get("callbacks") or []
+    theirs = [theirs] if isinstance(theirs, str) else theirs  # LiteLLM takes one name as a string too
+    config["litellm_settings"]["callbacks"] = ours + [c for c in theirs if c not in ours]
+    return config
+
+
+# Offline start: no cost-map download (a 5 s wait per start without a route), no telemetry. The
+# config check runs LiteLLM too, with the same two.
+OFFLINE_ENVIRONMENT = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY_DISABLED": "true"}
+
+
+def service_environment(settings):
+    """Non-secret environment of the service (the key has a file of its own)."""
+    env = {
+        **OFFLINE_ENVIRONMENT,
+        "LITELLM_MODE": "PRODUCTION",
+        "LITELLM_LOG": settings["log_level"],
+        "GRACEFUL_SHUTDOWN_TIMEOUT": str(settings["shutdown_timeout"]),
+        # A worker killed by SIGSEGV in a native extension leaves its Python stack in the journal.
+        "PYTHONFAULTHANDLER": "1",
+        # The proxy probes /api/show here at startup, whatever api_base says.
+        "OLLAMA_API_BASE": normalize_backend(settings["backends"][0]),
+        # Read by the liveness callback (files/default/liveness.py).
+        "LITELLM_FORMULA_PROBE_INTERVAL": str(settings["health_check"]["interval"]),
+        "LITELLM_FORMULA_PROBE_TIMEOUT": str(settings["health_check"]["timeout"]),
+    }
+    env.update({name: str(value) for name, value in sorted((settings.get("environment") or {}).items())})
+    return env
+
+
+def env_file_text(env):
+    """systemd EnvironmentFile= text: one KEY="value" per line, quotes and backslashes escaped."""
+    lines = []
+    for name, value in env.items():
+        escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+        lines.append(f'{name}="{escaped}"')
+    return "\n".join(lines) + "\n"
+
+
+def stop_timeout(settings):
+    """systemd TimeoutStopSec=: the drain window, plus the 10 s gunicorn adds for the app's teardown
+    (LiteLLM's GRACEFUL_SHUTDOWN_TEARDOWN_HEADROOM_SECONDS), plus 5 s for the arbiter to exit."""
+    return settings["shutdown_timeout"] + STOP_HEADROOM_SECONDS
+
+
+def worker_count(settings, cpus, mem_mb=None):
+    """Worker processes to start: the pillar's number, or for ``auto`` one per CPU core (a worker is
+    CPU-bound: more than the cores does not pay), at most as many as half the RAM holds at
+    WORKER_MB each (each worker is a whole LiteLLM)."""
+    wanted = settings["num_workers"]
+    if wanted != "auto":
+        return wanted
+    by_memory = int(mem_mb) // 2 // WORKER_MB if mem_mb else MAX_WORKERS
+    return max(1, min(int(cpus or 1), by_memory, MAX_WORKERS))
+
+
+def server_args(settings, cpus, mem_mb=None):
+    """The litellm CLI arguments choosing the HTTP server and its worker count."""
+    flag = SERVERS[settings["server"]]
+    return ([flag] if flag else []) + ["--num_workers", str(worker_count(settings, cpus, mem_mb))]
+
+
+def paths(settings):
+    """Derived paths, one place."""
+    config_dir = settings["config_dir"].rstrip("/")
+    install_dir = settings["install_dir"].rstrip("/")
+    return {
+        "venv": f"{install_dir}/venv",
+        "check_config": f"{install_dir}/libexec/check-config.py",
+        "config_file": f"{config_dir}/config.yaml",
+        "env_file": f"{config_dir}/litellm.env",
+        "master_key_file": f"{config_dir}/master_key.env",
+        "unit_file": f"/etc/systemd/system/{settings['service_name']}.service",
+    }
+
+
+def pip_requirements(settings):
+    """What pip installs into the virtualenv: LiteLLM with its proxy extra, then the extra pins."""
+    return [f"litellm[proxy]=={settings['version']}"] + list(settings["extra_pip_packages"])
+
+
+def pip_pins(settings):
+    """``[[distribution, version], ...]`` the virtualenv must hold (extras dropped)."""
+    pins = []
+    for pin in pip_requirements(settings):
+        name, _, version = pin.partition("==")
+        pins.append([name.split("[", 1)[0], version])
+    return pins
+
+
+def check_config_command(settings):
+    """file.managed check_cmd: the virtualenv's LiteLLM checks a new config.yaml before it goes live."""
+    where = paths(settings)
+    env = " ".join(f"{name}={shlex.quote(value)}" for name, value in OFFLINE_ENVIRONMENT.items())
+    return f"env -i {env} {shlex.quote(where['venv'] + '/bin/python')} {shlex.quote(where['check_config'])}"
+
+
+def state_directory(settings):
+    """StateDirectory= takes a path relative to /var/lib (the schema keeps state_dir under it)."""
+    return settings["state_dir"].rstrip("/")[len("/var/lib/"):]
+
+
+def derived(settings, cpus, mem_mb):
+    """Everything the states place that is computed from the settings, in one mapping."""
+    return {
+        "paths": paths(settings),
+        "unit_ip_address_allow": ip_address_allow(settings),
+        "server_args": " ".join(server_args(settings, cpus, mem_mb)),
+        "stop_timeout": stop_timeout(settings),
+        "state_directory": state_directory(settings),
+        "pip_requirements": pip_requirements(settings),
+        "check_config_cmd": check_config_command(settings),
+        "url": proxy_base_url(settings["bind_host"], settings["bind_port"]),
+    }
+
+
+def ip_address_allow(settings):
+    """IPAddressAllow= entries for the unit, or None for no IP firewall (``[any]``).
+
+    Localhost and every backend given as a literal address are always allowed; backends given by
+    name must lie in the listed networks (with the DNS servers that resolve them).
+    """
+    listed = list(settings["ip_address_allow"])
+    if listed == ["any"]:
+        return None
+    allowed = ["localhost"]
+    for url in settings["backends"]:
+        host = urllib.parse.urlsplit(url).hostname
+        try:
+            allowed.append(str(ipaddress.ip_address(host)))
+        except ValueError:
+            pass  # a name: covered by the listed networks
+    for entry in listed:
+        if entry not in allowed:
+            allowed.append(entry)
+    return allowed
+
+
+def proxy_base_url(bind_host, bind_port):
+    """Where a local client reaches the proxy: wildcard binds are reached through loopback."""
+    address = ipaddress.ip_address(bind_host)
+    if address.is_unspecified:
+        address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
+    host = f"[{address}]" if address.version == 6 else str(address)
+    return f"http://{host}:{bind_port}"
+

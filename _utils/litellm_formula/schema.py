@@ -1,0 +1,532 @@
+"""
+The pillar schema: every key once, with its type, its check and one line of documentation, and the
+merge of defaults, per-OS values and pillar. Pure Python: no Salt, no I/O.
+"""
+
+import ipaddress
+import re
+import urllib.parse
+
+PILLAR_KEY = "litellm"
+WEAK_MASTER_KEYS = {"sk-1234", "sk-12345678", "sk-changeme", "sk-master", "sk-test"}
+# Releases published with malware (March 2026 incident); never installable through the formula.
+BAD_VERSIONS = {"1.82.7", "1.82.8"}
+PROVIDERS = {
+    # The role's `provider: ollama` means "an Ollama server": served through its chat API, which keeps
+    # the message structure (the `ollama/` provider flattens chats into one prompt).
+    "ollama": "ollama_chat",
+    "ollama_chat": "ollama_chat",
+}
+ROUTING_STRATEGIES = {
+    "simple-shuffle",
+    "least-busy",
+    "usage-based-routing",
+    "usage-based-routing-v2",
+    "latency-based-routing",
+    "cost-based-routing",
+}
+LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+# The litellm CLI's flag for each server it can run on (uvicorn is its default).
+SERVERS = {"uvicorn": "", "gunicorn": "--run_gunicorn", "granian": "--run_granian"}
+MAX_WORKERS = 64
+# Memory one proxy worker costs, rounded up (README "Performance": about 350 MB PSS for one uvicorn
+# worker, 760 MB for gunicorn with 2); `num_workers: auto` keeps all of them within half the RAM.
+WORKER_MB = 512
+STOP_HEADROOM_SECONDS = 15
+# Per-token prices, written only for a model whose pillar sets one (the other then defaults to 0).
+# Without them LiteLLM computes no cost for an Ollama model, as with its CLI; with them LiteLLM 1.108.7
+# re-registers the model's pricing on every request (two cost-map scans and a model-info cache
+# rebuild): 13-52% more CPU per request (README "Throughput defaults").
+MODEL_PRICE_KEYS = {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0}
+# Variables the litellm CLI reads by itself (HOST, PORT, ...) or that the formula owns: never from pillar.
+RESERVED_ENV = {
+    "LITELLM_MASTER_KEY",
+    "HOST",
+    "PORT",
+    "NUM_WORKERS",
+    "DEBUG",
+    "DETAILED_DEBUG",
+    "CONFIG_FILE_PATH",
+    "LITELLM_MODE",
+    "LITELLM_LOG",
+    "LITELLM_LOCAL_MODEL_COST_MAP",
+    "OLLAMA_API_BASE",
+    "HOME",
+    "GRACEFUL_SHUTDOWN_TIMEOUT",
+    "LITELLM_FORMULA_PROBE_INTERVAL",
+    "LITELLM_FORMULA_PROBE_TIMEOUT",
+    # Would let the proxy start with a missing or publicly known key.
+    "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY",
+}
+# extra_config keys the formula owns or refuses: (section, key) -> why.
+REFUSED_EXTRA_CONFIG = {
+    ("general_settings", "master_key"): "the key comes from the environment file, never config.yaml",
+    ("general_settings", "dangerously_permit_weak_or_unset_master_key"): "it lets the proxy run with a "
+    "missing or publicly known key",
+    ("litellm_settings", "set_verbose"): "it logs request details, keys included; use log_level",
+    ("general_settings", "database_url"): "a database URL holds a password: pass it through `environment` "
+    "as DATABASE_URL from a secret store instead",
+}
+MASTER_KEY_ENV = "LITELLM_MASTER_KEY"
+# files/default/{liveness,workarounds}.py, installed into the virtualenv's site-packages by
+# package/install.sls and loaded by LiteLLM as callbacks.
+LIVENESS_CALLBACK = "litellm_formula_liveness.liveness"
+WORKAROUNDS_CALLBACK = "litellm_formula_workarounds.workarounds"
+MASTER_KEY_RE = re.compile(r"^sk-[A-Za-z0-9_\-.]{13,}$")
+NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+UNIT_RE = re.compile(r"^[A-Za-z0-9@_.\-:]+$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?(?:\.post\d+)?$")
+PIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*(?:\[[A-Za-z0-9_,\-]+\])?==[A-Za-z0-9.+!\-]+$")
+INTERPRETER_RE = re.compile(r"^/[A-Za-z0-9._/\-]+$")
+# LiteLLM 1.108.7's wheel says Requires-Python >= 3.10.
+MIN_PYTHON = (3, 10)
+MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/\-]*$")
+
+
+
+class Field:
+    """One pillar key: ``types`` it may have, ``check`` returning what is allowed when it is bad."""
+
+    def __init__(self, key, types, doc, check=None, secret=False):
+        self.key = key
+        self.types = types
+        self.doc = doc
+        self.check = check
+        self.secret = secret
+
+
+def _port(value):
+    return None if 1024 <= value <= 65535 else "a port from 1024 to 65535"
+
+
+def _positive(value):
+    return None if value > 0 else "a number greater than 0"
+
+
+def _non_negative(value):
+    return None if value >= 0 else "a number from 0 up"
+
+
+def _between(low, high):
+    def check(value):
+        return None if low <= value <= high else f"a whole number from {low} to {high}"
+
+    return check
+
+
+def _one_of(allowed):
+    def check(value):
+        return None if value in allowed else "one of " + ", ".join(sorted(allowed))
+
+    return check
+
+
+def _account(value):
+    if value == "root":
+        return "an unprivileged account name, not root"
+    return None if NAME_RE.match(value) else "a lowercase account name ([a-z_][a-z0-9_-]*)"
+
+
+def _unit_name(value):
+    return None if UNIT_RE.match(value) else "a systemd unit name without .service"
+
+
+def _absolute_path(value):
+    if not value.startswith("/") or value.rstrip("/") == "" or ".." in value.split("/"):
+        return "an absolute path, not / and without .."
+    return None
+
+
+def _state_dir(value):
+    problem = _absolute_path(value)
+    if problem or not value.startswith("/var/lib/") or value.rstrip("/") == "/var/lib":
+        return "a directory under /var/lib/ (it is the unit's StateDirectory=)"
+    return None
+
+
+def _interpreter(value):
+    # Run as a command: a path of plain characters only, never anything a shell would read.
+    if _absolute_path(value) or not INTERPRETER_RE.match(value):
+        return "an absolute path to a Python interpreter such as /usr/bin/python3 (letters, digits, . _ - /)"
+    return None
+
+
+def python_problem(path, version):
+    """``version`` ("3.9") of the interpreter at ``path`` -> why LiteLLM cannot run on it, or None."""
+    try:
+        found = tuple(int(part) for part in version.split(".")[:2])
+    except (AttributeError, ValueError):
+        return f"{PILLAR_KEY}:python: {path} did not report its version; expected a Python interpreter"
+    if found < MIN_PYTHON:
+        wanted = ".".join(map(str, MIN_PYTHON))
+        return (f"{PILLAR_KEY}:python: {path} is Python {version}, but LiteLLM needs {wanted} or newer; "
+                "install a newer interpreter (RHEL 9: the python3.11 package) and point litellm:python at it")
+    return None
+
+
+def _address(value):
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return "an IPv4 or IPv6 address such as 0.0.0.0, 127.0.0.1 or ::"
+    return None
+
+
+def _version(value):
+    if value in BAD_VERSIONS:
+        return "a release other than 1.82.7 and 1.82.8, which were published with malware"
+    return None if VERSION_RE.match(value) else "an exact release such as 1.108.7 (no ranges, no latest)"
+
+
+def _pins(value):
+    bad = [item for item in value if not isinstance(item, str) or not PIN_RE.match(item)]
+    return "exact pins such as prisma==0.15.0" if bad else None
+
+
+def _urls(value):
+    bad = [item for item in value if not isinstance(item, str) or backend_url_problem(item)]
+    return "a list of http(s) URLs" if bad else None
+
+
+def _strings(value):
+    return "a list of strings" if any(not isinstance(item, str) for item in value) else None
+
+
+def _no_newline(value):
+    return "a single line" if "\n" in value or "\r" in value else None
+
+
+def _pip_index(value):
+    if value == "":
+        return None
+    return None if urllib.parse.urlsplit(value).scheme in ("http", "https", "file") else "an http(s) or file URL"
+
+
+SYSTEMD_IP_KEYWORDS = {"any", "localhost", "link-local", "multicast"}
+
+
+def _ip_allow(value):
+    for item in value:
+        if not isinstance(item, str):
+            return "a list of networks (10.0.0.0/8, fd00::/8, 192.0.2.7) or any, localhost, link-local, multicast"
+        if item in SYSTEMD_IP_KEYWORDS:
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            return f"networks such as 10.0.0.0/8 or 192.0.2.7 (not {item!r}), or any, localhost, link-local, multicast"
+    if "any" in value and len(value) > 1:
+        return "either [any] (no IP firewall) or a list of networks, not both"
+    return None
+
+
+def _log_level(value):
+    return None if value in LOG_LEVELS else "one of " + ", ".join(sorted(LOG_LEVELS))
+
+
+def _workers(value):
+    if value == "auto" or (isinstance(value, int) and 1 <= value <= MAX_WORKERS):
+        return None
+    return f"a whole number from 1 to {MAX_WORKERS}, or auto (one per CPU core)"
+
+
+NUMBER = (int, float)
+SCHEMA = [
+    Field("service_name", str, "systemd unit name (without .service)", _unit_name),
+    Field("service_user", str, "system user the proxy runs as (never root)", _account),
+    Field("service_group", str, "system group of the service user", _account),
+    Field("service_description", str, "the unit's Description=", _no_newline),
+    Field("bind_host", str, "address the proxy listens on", _address),
+    Field("bind_port", int, "TCP port the proxy listens on", _port),
+    Field("backends", list, "Ollama base URLs (scheme://host:port, no path)", _urls),
+    Field("models", list, "models served: {name, model, provider: ollama, backends?, timeout?, stream_timeout?, "
+          "input_cost_per_token?, output_cost_per_token?}"),
+    Field("master_key", str, "the proxy's master key (sk-...), ideally from a secret store or sdb://", secret=True),
+    Field("master_key_source", str, "`pillar` (master_key is authoritative) or `generate` (minion keeps its own)",
+          _one_of({"pillar", "generate"})),
+    Field("version", str, "exact LiteLLM release installed into the virtualenv", _version),
+    Field("extra_pip_packages", list, "extra pinned packages for the virtualenv", _pins),
+    Field("pip", dict, "pip source settings"),
+    Field("pip:index_url", str, "package index URL ('' = pip's default)", _pip_index),
+    Field("pip:extra_index_urls", list, "additional package index URLs", _strings),
+    Field("pip:find_links", list, "local directories or URLs holding wheels (air-gapped installs)", _strings),
+    Field("pip:no_index", bool, "install only from find_links"),
+    Field("python", str, "interpreter that builds the virtualenv (an OS Python, not under /root, "
+          f"Python {'.'.join(map(str, MIN_PYTHON))} or newer)", _interpreter),
+    Field("pkgs", list, "OS packages providing Python with venv support", _strings),
+    Field("install_dir", str, "base directory; the virtualenv is <install_dir>/venv", _absolute_path),
+    Field("config_dir", str, "directory of config.yaml and the environment files", _absolute_path),
+    Field("state_dir", str, "the service user's home and StateDirectory (under /var/lib/)", _state_dir),
+    Field("environment", dict, "extra environment variables for the proxy (not the reserved ones)"),
+    Field("log_level", str, "LITELLM_LOG level (INFO logs every request: about 4 lines each)", _log_level),
+    Field("server", str, "HTTP server the proxy runs on: gunicorn, uvicorn or granian (all ship with LiteLLM)",
+          _one_of(SERVERS)),
+    Field("num_workers", (int, str), f"proxy worker processes: 1 to {MAX_WORKERS}, or auto (one per CPU core, "
+          f"at most half the RAM at {WORKER_MB} MB each)", _workers),
+    Field("router", dict, "router settings (failover and timeouts)"),
+    Field("router:routing_strategy", str, "LiteLLM routing strategy", _one_of(ROUTING_STRATEGIES)),
+    Field("router:enable_weighted_failover", bool, "a failed attempt re-picks among the other deployments"),
+    Field("router:num_retries", int, "retries after a failed attempt", _between(0, 10)),
+    Field("router:disable_cooldowns", bool, "no cooldowns: the liveness probes decide what is down, so a busy "
+          "backend's 503 or timeout never takes a whole model out"),
+    Field("router:allowed_fails", int, "failures before a deployment cools down (with disable_cooldowns: false)",
+          _between(0, 100)),
+    Field("router:cooldown_time", NUMBER, "seconds a failing deployment is skipped (with disable_cooldowns: false)",
+          _non_negative),
+    Field("router:timeout", NUMBER, "seconds for a whole non-streaming answer (per attempt)", _positive),
+    Field("router:stream_timeout", NUMBER, "seconds to the first streamed token (model load included)", _positive),
+    Field("health_check", dict, "liveness probes of every backend (GET /api/version: no generation, no model load)"),
+    Field("health_check:enabled", bool, "probe backends in each worker, route around down ones and abort what "
+          "waits on a backend that stops answering"),
+    Field("health_check:interval", int, "seconds between probes; a request on a hung backend is retried elsewhere "
+          "within interval + timeout", _between(1, 3600)),
+    Field("health_check:timeout", NUMBER, "seconds a backend may take to answer /api/version before it counts as down",
+          _positive),
+    Field("health_check:max_tokens", int, "tokens per deployment when someone calls the proxy's own /health "
+          "(never 0: Ollama reads it as unlimited)", _between(1, 64)),
+    Field("startup_timeout", int, "seconds an apply waits for the proxy after a (re)start", _between(5, 900)),
+    Field("shutdown_timeout", int, "seconds a stop lets in-flight requests finish (GRACEFUL_SHUTDOWN_TIMEOUT); "
+          "systemd's TimeoutStopSec= is set above it", _between(0, 3600)),
+    Field("ip_address_allow", list, "networks the proxy may talk to (clients and backends): IPAddressDeny=any plus "
+          "these, localhost and literal backend addresses; [any] turns the IP firewall off", _ip_allow),
+    Field("extra_config", dict, "merged last into config.yaml (escape hatch for LiteLLM settings)"),
+    Field("clean_remove_user", bool, "litellm.clean also removes the service user and group"),
+]
+SCHEMA_BY_KEY = {field.key: field for field in SCHEMA}
+MODEL_KEYS = {"name", "model", "provider", "backends", "timeout", "stream_timeout"} | set(MODEL_PRICE_KEYS)
+
+
+def _type_name(types):
+    names = {str: "a string", int: "a whole number", float: "a number", bool: "true or false",
+             list: "a list", dict: "a mapping"}
+    if isinstance(types, tuple):
+        return " or ".join(names[t] for t in types if t is not float or int not in types) \
+            if types != NUMBER else "a number"
+    return names[types]
+
+
+def _is_type(value, types):
+    # YAML booleans are ints to Python; never accept one where a number belongs, or the reverse.
+    if isinstance(value, bool):
+        return types is bool or (isinstance(types, tuple) and bool in types)
+    return isinstance(value, types)
+
+
+def _show(value, secret=False):
+    if secret:
+        return "(secret, not shown)"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _lookup(settings, key):
+    node = settings
+    for part in key.split(":"):
+        if not isinstance(node, dict) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def backend_url_problem(url):
+    """Say what is wrong with an Ollama base URL, or return None."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "a URL with a valid port"
+    if parts.scheme not in ("http", "https"):
+        return "an http:// or https:// URL"
+    if not parts.hostname:
+        return "a URL with a host"
+    if parts.username or parts.password:
+        return "a URL without credentials (user:password@)"
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return "a base URL without a path such as /v1 (e.g. http://host:11434)"
+    if port == 0:
+        return "a URL with a valid port"
+    return None
+
+
+def normalize_backend(url):
+    """``http://Host:11434/`` -> ``http://host:11434`` (lowercase host, no trailing slash)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    return f"{parts.scheme}://{netloc}"
+
+
+def _validate_fields(settings, errors):
+    known_top = {key for key in SCHEMA_BY_KEY if ":" not in key}
+    for key in sorted(set(settings) - known_top):
+        errors.append(f"{PILLAR_KEY}:{key}: unknown key (known keys: see pillar.example)")
+    for field in SCHEMA:
+        present, value = _lookup(settings, field.key)
+        if not present:
+            continue  # master_key may be absent (checked apart); defaults hold every other key
+        where = f"{PILLAR_KEY}:{field.key}"
+        if not _is_type(value, field.types):
+            errors.append(f"{where}: got {_show(value, field.secret)}, expected {_type_name(field.types)}")
+            continue
+        if field.check:
+            allowed = field.check(value)
+            if allowed:
+                errors.append(f"{where}: got {_show(value, field.secret)}, expected {allowed}")
+    for group in ("pip", "router", "health_check"):
+        present, value = _lookup(settings, group)
+        if present and isinstance(value, dict):
+            known = {key.split(":", 1)[1] for key in SCHEMA_BY_KEY if key.startswith(group + ":")}
+            for key in sorted(set(value) - known):
+                errors.append(f"{PILLAR_KEY}:{group}:{key}: unknown key (known: {', '.join(sorted(known))})")
+
+
+def _validate_backends(settings, errors):
+    backends = settings.get("backends")
+    if not isinstance(backends, list) or any(not isinstance(b, str) for b in backends):
+        return []
+    if not backends:
+        errors.append(f"{PILLAR_KEY}:backends: got [], expected at least one Ollama base URL")
+        return []
+    normalized = []
+    for index, url in enumerate(backends):
+        problem = backend_url_problem(url)
+        if problem:
+            errors.append(f"{PILLAR_KEY}:backends:{index}: got {_show(url)}, expected {problem}")
+            continue
+        norm = normalize_backend(url)
+        if norm in normalized:
+            errors.append(f"{PILLAR_KEY}:backends:{index}: {_show(url)} is listed twice")
+        normalized.append(norm)
+    return normalized
+
+
+def _validate_models(settings, backends, errors):
+    models = settings.get("models")
+    if not isinstance(models, list):
+        return
+    if not models:
+        errors.append(f"{PILLAR_KEY}:models: got [], expected at least one model {{name, model}}")
+        return
+    seen = {}
+    for index, model in enumerate(models):
+        where = f"{PILLAR_KEY}:models:{index}"
+        if not isinstance(model, dict):
+            errors.append(f"{where}: got {_show(model)}, expected a mapping {{name, model, provider}}")
+            continue
+        for key in sorted(set(model) - MODEL_KEYS):
+            errors.append(f"{where}:{key}: unknown key (known: {', '.join(sorted(MODEL_KEYS))})")
+        name = model.get("name")
+        if not isinstance(name, str) or not MODEL_NAME_RE.match(name):
+            errors.append(f"{where}:name: got {_show(name)}, expected a model name such as phi3-3.8b")
+        tag = model.get("model")
+        if not isinstance(tag, str) or not tag.strip() or any(c.isspace() for c in tag):
+            errors.append(f"{where}:model: got {_show(tag)}, expected an Ollama model tag such as phi3:3.8b")
+        provider = model.get("provider", "ollama")
+        if provider not in PROVIDERS:
+            errors.append(f"{where}:provider: got {_show(provider)}, expected one of {', '.join(sorted(PROVIDERS))}")
+        for key in ("timeout", "stream_timeout"):
+            if key in model and (not _is_type(model[key], NUMBER) or model[key] <= 0):
+                errors.append(f"{where}:{key}: got {_show(model[key])}, expected a number greater than 0")
+        for key in sorted(MODEL_PRICE_KEYS):
+            if key in model and (not _is_type(model[key], NUMBER) or model[key] < 0):
+                errors.append(f"{where}:{key}: got {_show(model[key])}, expected a number from 0 up "
+                              "(currency units per token)")
+        own = model.get("backends")
+        if own is not None:
+            if not isinstance(own, list) or not own or any(not isinstance(b, str) for b in own):
+                errors.append(f"{where}:backends: got {_show(own)}, expected a non-empty list of URLs from "
+                              f"{PILLAR_KEY}:backends")
+                own = None
+            else:
+                for url in own:
+                    if backend_url_problem(url) or normalize_backend(url) not in backends:
+                        errors.append(f"{where}:backends: {_show(url)} is not listed in {PILLAR_KEY}:backends")
+        if isinstance(name, str):
+            if name in seen:
+                errors.append(f"{where}:name: {name!r} is already defined by {PILLAR_KEY}:models:{seen[name]} "
+                              "(give each model one entry; list its backends there)")
+            else:
+                seen[name] = index
+
+
+def _validate_environment(settings, errors):
+    env = settings.get("environment")
+    if not isinstance(env, dict):
+        return
+    for name, value in env.items():
+        where = f"{PILLAR_KEY}:environment:{name}"
+        if not isinstance(name, str) or not ENV_NAME_RE.match(name):
+            errors.append(f"{where}: expected a variable name ([A-Za-z_][A-Za-z0-9_]*)")
+        elif name.upper() in RESERVED_ENV:
+            errors.append(f"{where}: reserved (the formula sets it from its own pillar key)")
+        elif not isinstance(value, (str, int, float)) or isinstance(value, bool) or "\n" in str(value):
+            errors.append(f"{where}: expected a single-line string or number")
+
+
+def _validate_extra_config(settings, errors):
+    extra = settings.get("extra_config")
+    if not isinstance(extra, dict):
+        return
+    for (section, key), why in sorted(REFUSED_EXTRA_CONFIG.items()):
+        if isinstance(extra.get(section), dict) and key in extra[section]:
+            errors.append(f"{PILLAR_KEY}:extra_config:{section}:{key}: refused: {why}")
+    if "model_list" in extra:
+        errors.append(f"{PILLAR_KEY}:extra_config:model_list: refused: the formula builds it from "
+                      f"{PILLAR_KEY}:models and {PILLAR_KEY}:backends")
+
+
+def validate_settings(settings):
+    """Return the list of problems in merged settings (empty when valid). Never shows secrets."""
+    if not isinstance(settings, dict):
+        return [f"{PILLAR_KEY}: got {_show(settings)}, expected a mapping"]
+    errors = []
+    _validate_fields(settings, errors)
+    _validate_extra_config(settings, errors)
+    if settings.get("master_key_source") == "generate" and settings.get("master_key") not in (None, ""):
+        errors.append(f"{PILLAR_KEY}:master_key: set, but master_key_source is generate (the minion keeps its "
+                      "own key); remove one of them")
+    backends = _validate_backends(settings, errors)
+    _validate_models(settings, backends, errors)
+    _validate_environment(settings, errors)
+    return errors
+
+
+def master_key_problem(key):
+    """Say what is wrong with a master key (never echoing it), or return None."""
+    if key is None or key == "":
+        return f"{PILLAR_KEY}:master_key: missing or empty; set it from a secret store (GPG pillar, Vault, sdb://)"
+    if not isinstance(key, str):
+        return f"{PILLAR_KEY}:master_key: expected a string"
+    if key.startswith("sdb://"):
+        return None
+    if key in WEAK_MASTER_KEYS:
+        return f"{PILLAR_KEY}:master_key: a well-known weak value; generate one (e.g. sk- plus 32 random characters)"
+    if not MASTER_KEY_RE.match(key):
+        return (f"{PILLAR_KEY}:master_key: expected 'sk-' followed by at least 13 characters from "
+                "A-Z a-z 0-9 _ - .")
+    return None
+
+
+
+def deep_merge(base, override):
+    """Recursive dict merge; lists and scalars in ``override`` replace those in ``base``."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def merge_settings(defaults, os_family, pillar):
+    """defaults <- os_family <- pillar lookup <- top-level pillar (template-formula order)."""
+    pillar = dict(pillar or {})
+    lookup = pillar.pop("lookup", None) or {}
+    merged = deep_merge(defaults or {}, os_family or {})
+    merged = deep_merge(merged, lookup)
+    return deep_merge(merged, pillar)
+
