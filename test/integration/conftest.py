@@ -44,11 +44,23 @@ def pillar_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def salt_master(salt_factories, pillar_dir):
+def file_root(tmp_path_factory):
+    """The master's file root: the repository as an operator serves it (`litellm`, `_modules`, ...), and
+    the same formula nested under another name (`formulas/llmproxy`), which test_busy_backends applies."""
+    path = tmp_path_factory.mktemp("file-root")
+    for entry in ("litellm", "_modules", "_states", "_utils"):
+        (path / entry).symlink_to(REPO / entry)
+    (path / "formulas").mkdir()
+    (path / "formulas" / "llmproxy").symlink_to(REPO / "litellm")
+    return path
+
+
+@pytest.fixture(scope="session")
+def salt_master(salt_factories, pillar_dir, file_root):
     overrides = {
         # The most verbose level Salt has: the secrets tests read these logs.
         "log_level_logfile": "all",
-        "file_roots": {"base": [str(REPO)]},
+        "file_roots": {"base": [str(file_root)]},
         "pillar_roots": {"base": [str(pillar_dir)]},
         "worker_threads": 2,
         "timeout": 60,

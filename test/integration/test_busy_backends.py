@@ -23,6 +23,7 @@ MODEL = "phi3-3.8b"
 OTHER_TAG = "qwen2.5:0.5b"  # deployed, never asked for: probes must not load it
 INTERVAL, TIMEOUT = 5, 2  # the defaults (parameters/defaults.yaml health_check)
 BOUND = INTERVAL + TIMEOUT
+NESTED = "formulas.llmproxy"
 
 
 @pytest.fixture(scope="module")
@@ -46,13 +47,27 @@ def deployed(salt_cli, salt_minion, pillar, busy_fleet, port):
                                 "input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}])
     data.pop("health_check")  # the defaults are what is under test
     pillar.set(data)
-    ret = salt_cli.run("state.apply", "litellm", minion_tgt=salt_minion.id)
+    # Served nested under another name (conftest file_root): states and modules must not care.
+    ret = salt_cli.run("state.apply", NESTED, minion_tgt=salt_minion.id)
     assert ret.returncode == 0, ret.data
     wait_for_port(port)
     yield busy_fleet.members
     # Leave the host as this module found it, service account included: test_deploy starts from nothing.
     pillar.set({**data, "clean_remove_user": True})
-    assert salt_cli.run("state.apply", "litellm.clean", minion_tgt=salt_minion.id).returncode == 0
+    assert salt_cli.run("state.apply", f"{NESTED}.clean", minion_tgt=salt_minion.id).returncode == 0
+
+
+def test_the_nested_formula_is_operated_without_naming_it(salt_cli, salt_minion, port):
+    deployed = salt_cli.run("litellm.deployment", minion_tgt=salt_minion.id).data
+    assert deployed["formula_root"] == "formulas/llmproxy" and deployed["pillar"] == "matches"
+    report = salt_cli.run("litellm.health", minion_tgt=salt_minion.id).data
+    assert report["healthy"], report["summary"]
+    assert report["proxy"]["url"] == f"http://127.0.0.1:{port}"
+    # The desired state from the command line: parameters come from where the record says.
+    wanted = salt_cli.run("litellm.settings", minion_tgt=salt_minion.id).data
+    assert wanted["bind_port"] == port
+    recorded = {key: value for key, value in deployed.items() if key not in ("pillar", "comment")}
+    assert json.loads(wanted["files"]["record"]) == recorded
 
 
 def journal(since):

@@ -15,6 +15,8 @@ import pytest
 from conftest import SDB_URI, SERVICE, base_pillar, service_dropin
 from helpers import StandinFleet, http, wait_for_port
 
+from litellm_formula.keys import fingerprint
+
 pytestmark = pytest.mark.integration
 
 KEY_FILE = pathlib.Path("/etc/litellm/master_key.env")
@@ -87,6 +89,36 @@ def test_health_deep_runs_a_completion_per_model(salt_minion):
     ret = call(salt_minion, "litellm.health", "deep=True")
     assert ret.returncode == 0, ret.data["summary"]
     assert ret.data["models"]["phi3-3.8b"]["completion"]["ok"] is True
+
+
+def test_health_reads_the_deployment_with_pillar_ahead_and_the_master_stopped(salt_cli, salt_master, salt_minion,
+                                                                            pillar, generated_pillar, port):
+    # Pillar moves ahead of the deployment (another port, another model) and is not applied.
+    ahead = {**generated_pillar, "bind_port": port + 1,
+             "models": generated_pillar["models"] + [{"name": "other", "model": "qwen2.5:0.5b"}]}
+    pillar.set(ahead)
+    try:
+        report = salt_cli.run("litellm.health", minion_tgt=salt_minion.id).data
+        SEEN.append(json.dumps(report))
+        assert report["healthy"] and report["status"] == "healthy", report["summary"]
+        assert report["proxy"]["url"] == f"http://127.0.0.1:{port}" and list(report["models"]) == ["phi3-3.8b"]
+        assert report["pillar"] == "differs" and "an apply is due" in report["summary"]
+        with salt_master.stopped():
+            # What a monitoring agent runs on the proxy host: no master, no file server, no pillar.
+            local = call(salt_minion, "--local", "litellm.health")
+            assert local.returncode == 0, local
+            assert local.data["healthy"] and local.data["proxy"]["url"] == f"http://127.0.0.1:{port}"
+            assert local.data["pillar"] == "unknown"
+            assert call(salt_minion, "--local", "litellm.master_key_fingerprint").data == fingerprint(live_key())
+            assert call(salt_minion, "--local", "litellm.version").data["pinned"]
+            assert "Started" in call(salt_minion, "--local", "litellm.journal_tail", "lines=200").data
+    finally:
+        pillar.set(generated_pillar)
+    deadline = time.monotonic() + 60  # the minion daemon reconnects to the restarted master
+    while salt_cli.run("--timeout=10", "test.ping", minion_tgt=salt_minion.id).data is not True:
+        assert time.monotonic() < deadline, "the minion did not reconnect to the restarted master"
+        time.sleep(1)
+    assert salt_cli.run("litellm.health", minion_tgt=salt_minion.id).data["pillar"] == "matches"
 
 
 def test_health_one_backend_refusing_is_degraded_and_named(salt_minion, fleet):
