@@ -159,6 +159,7 @@ def settings(validate=True, parameters=None):
         public.update(render.derived(merged, __grains__.get("num_cpus"), __grains__.get("mem_total")))
         deployed = record.build(merged, _pillar(), __grains__.get("num_cpus"), __grains__.get("mem_total"),
                                 given.get("root"))
+        public["record_dir"] = _record_dir()
         public["record_file"] = record.record_path(merged["service_name"], _record_dir())
         public["files"] = {
             "config": salt.utils.yaml.safe_dump(render.proxy_config(merged), default_flow_style=False,

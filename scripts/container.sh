@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A throwaway container whose PID 1 is systemd, booted from the host's own root filesystem through an
-# overlay on a fresh tmpfs (recipe and reasons: ../shared/FACTS.md). Nothing written inside reaches
+# overlay on a fresh tmpfs (recipe and reasons: docs/tests.md). Nothing written inside reaches
 # the host, except through the bind mounts (the repository and the dependency cache).
 #
 #   container.sh run [--keep] -- CMD...   boot, run CMD inside (cwd = repository), tear down

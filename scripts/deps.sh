@@ -2,8 +2,11 @@
 # Installs everything the tests, the demo and the benchmarks need on a fresh Debian 12 host (as root):
 # Debian packages, a pinned test virtualenv, and a local wheel cache of LiteLLM that the formula then
 # installs from through its find_links/no-index path (the air-gapped install path).
-# Idempotent: a second run downloads nothing. Prints the test venv's path on its last line.
+# Idempotent: a second run downloads nothing. Prints the test venv's path on its last line;
+# `deps.sh --salt 3006.29` prints the path of the same venv built with that salt release instead.
 set -euo pipefail
+salt_version=
+if [ "${1:-}" = "--salt" ]; then salt_version=$2; fi
 here=$(cd "$(dirname "$0")/.." && pwd)
 cache=${LITELLM_FORMULA_CACHE:-/var/cache/litellm-formula}
 mkdir -p "$cache"
@@ -21,13 +24,21 @@ fi
 
 # The test venv is keyed by its requirements so clones share it and a change rebuilds it.
 req_hash=$(sha256sum "$here/requirements-test.txt" | cut -c1-12)
-venv="$cache/venv-test-$req_hash"
+venv="$cache/venv-test-$req_hash${salt_version:+-salt$salt_version}"
 if [ ! -e "$venv/.complete" ]; then
   echo "deps: building test venv $venv" >&2
   rm -rf "$venv"
   /usr/bin/python3 -m venv "$venv"
   "$venv/bin/pip" install -q --upgrade pip >&2
-  "$venv/bin/pip" install -q -r "$here/requirements-test.txt" >&2
+  reqs="$venv/requirements.txt"
+  if [ -n "$salt_version" ]; then
+    sed "s/^salt==.*/salt==$salt_version/" "$here/requirements-test.txt" > "$reqs"
+  else
+    cp "$here/requirements-test.txt" "$reqs"
+  fi
+  "$venv/bin/pip" install -q -r "$reqs" >&2
+  "$venv/bin/python" -c "import salt.version, sys; v = salt.version.__version__; \
+sys.exit(0 if '$salt_version' in ('', v) else 'deps: pip installed salt ' + v + ', not $salt_version')"
   touch "$venv/.complete"
 fi
 

@@ -14,7 +14,7 @@ from helpers import StandinFleet  # noqa: E402
 
 
 def pytest_configure(config):
-    # Without this every salt-factories run ends in logging tracebacks (FACTS.md).
+    # Without this every salt-factories run ends in logging tracebacks (salt-factories 1.0.5).
     try:
         import salt._logging
 

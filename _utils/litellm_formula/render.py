@@ -73,7 +73,7 @@ def proxy_config(settings):
         "general_settings": {
             "master_key": f"os.environ/{MASTER_KEY_ENV}",
             # LiteLLM's own probes generate on every deployment: on a busy Ollama they queue, time out
-            # and make the router refuse everything, and they load every model (README "Failover").
+            # and make the router refuse everything, and they load every model (docs/failover.md).
             "background_health_checks": False,
         },
         "litellm_settings": {"telemetry": False},

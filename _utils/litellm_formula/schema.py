@@ -29,14 +29,14 @@ LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 # The litellm CLI's flag for each server it can run on (uvicorn is its default).
 SERVERS = {"uvicorn": "", "gunicorn": "--run_gunicorn", "granian": "--run_granian"}
 MAX_WORKERS = 64
-# Memory one proxy worker costs, rounded up (README "Performance": about 350 MB PSS for one uvicorn
+# Memory one proxy worker costs, rounded up (docs/performance.md: about 350 MB PSS for one uvicorn
 # worker, 760 MB for gunicorn with 2); `num_workers: auto` keeps all of them within half the RAM.
 WORKER_MB = 512
 STOP_HEADROOM_SECONDS = 15
 # Per-token prices, written only for a model whose pillar sets one (the other then defaults to 0).
 # Without them LiteLLM computes no cost for an Ollama model, as with its CLI; with them LiteLLM 1.108.7
 # re-registers the model's pricing on every request (two cost-map scans and a model-info cache
-# rebuild): 13-52% more CPU per request (README "Throughput defaults").
+# rebuild): 13-52% more CPU per request (docs/performance.md).
 MODEL_PRICE_KEYS = {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0}
 # Variables the litellm CLI reads by itself (HOST, PORT, ...) or that the formula owns: never from pillar.
 RESERVED_ENV = {

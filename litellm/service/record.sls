@@ -20,7 +20,7 @@ include:
 # litellm.* functions that operate the proxy read it instead of pillar (README "Operations").
 {{ prefix }}-service-record-dir-managed:
   file.directory:
-    - name: {{ litellm.record_file.rsplit('/', 1)[0] }}
+    - name: {{ litellm.record_dir }}
     - user: root
     - group: root
     - mode: '0700'

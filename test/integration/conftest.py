@@ -122,7 +122,7 @@ class Pillar:
 
     def set(self, data):
         # Plain YAML, no Jinja: at Salt's most verbose log levels the text a Jinja render produces is
-        # logged, pillar secrets included (README: "Secrets").
+        # logged, pillar secrets included (docs/secrets.md).
         self.path.write_text("#!yaml\n" + yaml.safe_dump({"litellm": data}, sort_keys=False))
         ret = self.minion.salt_call_cli().run("saltutil.refresh_pillar", wait=True)
         assert ret.returncode == 0, ret

@@ -57,7 +57,7 @@ def deployed(salt_cli, salt_minion, pillar, busy_fleet, port):
     assert salt_cli.run("state.apply", f"{NESTED}.clean", minion_tgt=salt_minion.id).returncode == 0
 
 
-def test_the_nested_formula_is_operated_without_naming_it(salt_cli, salt_minion, port):
+def test_the_nested_formula_is_operated_without_naming_it(salt_cli, salt_minion, deployed, port):
     deployed = salt_cli.run("litellm.deployment", minion_tgt=salt_minion.id).data
     assert deployed["formula_root"] == "formulas/llmproxy" and deployed["pillar"] == "matches"
     report = salt_cli.run("litellm.health", minion_tgt=salt_minion.id).data

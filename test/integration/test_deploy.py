@@ -127,7 +127,7 @@ def _workers_not_booted(host, workers, timeout=20):
 
 def test_a_every_gunicorn_worker_boots_on_every_restart(host, port):
     # Without the formula's fork-safety .pth, a quarter of LiteLLM's gunicorn starts left one worker
-    # hung at boot (README "Gunicorn worker boot race"): check the mechanism, then the effect.
+    # hung at boot (docs/performance.md, "Gunicorn worker boot race"): check the mechanism, then the effect.
     preloaded = host.run(str(VENV / "bin/python"), "-c", "import sys; print('encodings.ascii' in sys.modules)")
     assert preloaded.stdout.strip() == "True", preloaded
     for restart in range(5):

@@ -22,13 +22,18 @@ def test_defaults_plus_a_model_are_valid():
 
 
 def test_pillar_example_is_valid_and_complete():
-    example = yaml.safe_load((REPO / "pillar.example").read_text())["litellm"]
+    text = (REPO / "pillar.example").read_text()
+    example = yaml.safe_load(text)["litellm"]
     settings = schema.merge_settings(DEFAULTS, {}, example)
     assert schema.validate_settings(settings) == []
     assert schema.master_key_problem(example["master_key"]) is None
-    documented = set(example) - {"lookup"}
+    # Shown, set or commented out (per-OS keys: setting them would override every OS family's value).
     declared = {field.key for field in schema.SCHEMA if ":" not in field.key}
-    assert documented == declared, "pillar.example must show every pillar key"
+    shown = {key for key in declared if f"\n  {key}:" in text or f"\n  # {key}:" in text}
+    assert shown == declared, "pillar.example must show every pillar key"
+    per_os = {key for path in (REPO / "litellm/parameters/os_family").glob("*.yaml")
+              for key in yaml.safe_load(path.read_text())["values"]}
+    assert per_os and not per_os & (set(example) | set(example["lookup"])), "pillar.example overrides per-OS values"
 
 
 def test_every_default_is_declared_in_the_schema_and_vice_versa():

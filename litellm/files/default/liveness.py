@@ -3,7 +3,7 @@
 Managed by Salt (litellm-formula); installed into the proxy's virtualenv as
 ``litellm_formula_liveness`` and loaded by ``litellm_settings.callbacks`` in config.yaml.
 
-Why (README, "Failover: busy is not down"): LiteLLM's own background health checks run a real
+Why (docs/failover.md): LiteLLM's own background health checks run a real
 generation per (model, backend). On a busy Ollama that probe waits in the queue behind whole
 generations, times out, and the router then refuses every request with HTTP 429; the probes also
 load every probed model into memory, evicting the ones users wait for. Instead, each proxy worker:

@@ -1,4 +1,4 @@
-"""Per-request CPU that LiteLLM 1.108.7 spends for nothing, taken back (README "Throughput defaults").
+"""Per-request CPU that LiteLLM 1.108.7 spends for nothing, taken back (docs/performance.md).
 
 Managed by Salt (litellm-formula); installed into the proxy's virtualenv as
 ``litellm_formula_workarounds`` and loaded by ``litellm_settings.callbacks`` in config.yaml (the
