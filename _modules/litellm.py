@@ -21,6 +21,7 @@ import importlib.util
 import logging
 import os
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 
@@ -32,12 +33,14 @@ log = logging.getLogger(__name__)
 __virtualname__ = "litellm"
 
 PACKAGE = "litellm_formula"
+_IMPORT_LOCK = threading.Lock()
 
 
 def _import_package():
     """Import ``litellm_formula`` from where ``saltutil.sync_all`` puts it: ``<extmods>/utils``
     next to ``<extmods>/modules`` on a minion, ``_utils`` next to ``_modules`` in the repository.
-    Loaded fresh with this module, so a sync that brings new code is used at once."""
+    Imported again when its files changed (a sync that brings new code is used at once); under a
+    lock, because a threaded minion builds loaders concurrently."""
     base = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     for utils in ("utils", "_utils"):
         path = os.path.join(base, utils, PACKAGE)
@@ -45,18 +48,26 @@ def _import_package():
             break
     else:
         return None, f"its library {PACKAGE} is not in {base}/utils: run saltutil.sync_all (or sync_utils)"
-    for name in [name for name in sys.modules if name == PACKAGE or name.startswith(PACKAGE + ".")]:
-        del sys.modules[name]
-    spec = importlib.util.spec_from_file_location(PACKAGE, os.path.join(path, "__init__.py"),
-                                                  submodule_search_locations=[path])
-    package = importlib.util.module_from_spec(spec)
-    sys.modules[PACKAGE] = package
-    try:
-        spec.loader.exec_module(package)
-        modules = {name: importlib.import_module(f"{PACKAGE}.{name}")
-                   for name in ("schema", "render", "venv", "health", "keys", "record")}
-    except Exception as exc:  # noqa: BLE001 - any import failure makes the module unusable; say why
-        return None, f"its library {path} does not import: {type(exc).__name__}: {exc}"
+    names = ("schema", "render", "venv", "health", "keys", "record")
+    with _IMPORT_LOCK:
+        signature = sorted((entry.name, entry.stat().st_mtime_ns, entry.stat().st_size)
+                           for entry in os.scandir(path) if entry.name.endswith(".py"))
+        loaded = sys.modules.get(PACKAGE)
+        if loaded is not None and getattr(loaded, "_signature", None) == (path, signature):
+            return {name: sys.modules[f"{PACKAGE}.{name}"] for name in names}, None
+        for name in [name for name in sys.modules if name == PACKAGE or name.startswith(PACKAGE + ".")]:
+            del sys.modules[name]
+        spec = importlib.util.spec_from_file_location(PACKAGE, os.path.join(path, "__init__.py"),
+                                                      submodule_search_locations=[path])
+        package = importlib.util.module_from_spec(spec)
+        sys.modules[PACKAGE] = package
+        try:
+            spec.loader.exec_module(package)
+            modules = {name: importlib.import_module(f"{PACKAGE}.{name}") for name in names}
+        except Exception as exc:  # noqa: BLE001 - any import failure makes the module unusable; say why
+            del sys.modules[PACKAGE]
+            return None, f"its library {path} does not import: {type(exc).__name__}: {exc}"
+        package._signature = (path, signature)
     return modules, None
 
 
@@ -134,6 +145,9 @@ def _raise_if_invalid(errors):
 def _valid(parameters=None):
     merged, given = _merged(parameters)
     _raise_if_invalid(schema.validate_settings(merged))
+    if parameters:
+        # What the states of this run see (write_master_key checks its path against it).
+        _once_per_run("desired", lambda: merged)
     return merged, given
 
 
@@ -161,6 +175,8 @@ def settings(validate=True, parameters=None):
                                 given.get("root"))
         public["record_dir"] = _record_dir()
         public["record_file"] = record.record_path(merged["service_name"], _record_dir())
+        # Clean removes the directory too when no other service's record is in it.
+        public["record_dir_removable"] = set(record.records(_record_dir())) <= {merged["service_name"]}
         public["files"] = {
             "config": salt.utils.yaml.safe_dump(render.proxy_config(merged), default_flow_style=False,
                                                 sort_keys=False),
@@ -170,23 +186,41 @@ def settings(validate=True, parameters=None):
     return public
 
 
+def _once_per_run(name, compute):
+    """``compute()`` once per state run, shared by the render and the states of that run (they share
+    one ``__context__``, which holds the run's file client); outside a state run, every time. A run
+    starts from a copy of its caller's context, so an entry is used only by the run that made it."""
+    client = __context__.get("fileclient")
+    if client is None:
+        return compute()
+    slot = f"litellm.{name}"
+    cached = __context__.get(slot)
+    if cached is not None and cached[0] == id(client):
+        return cached[1]
+    value = compute()
+    __context__[slot] = (id(client), value)
+    return value
+
+
 def _resolved_master_key(merged):
-    """The key pillar gives, resolved through sdb at most once per job: validation at render time
-    and the key file's state see the same value (``__context__`` lives as long as the state run)."""
+    """The key pillar gives, an ``sdb://`` URI resolved once per state run: the value validated at
+    render time is the value the key file's state writes."""
     ref = merged.get("master_key")
     if not isinstance(ref, str) or not ref.startswith("sdb://"):
         return ref
-    cache = __context__.setdefault("litellm.resolved_master_key", {})
-    if ref not in cache:
-        cache[ref] = __salt__["sdb.get"](ref)
-    return cache[ref]
+    return _once_per_run(f"sdb:{ref}", lambda: __salt__["sdb.get"](ref))
 
 
 def _master_key_problem(merged):
     key = merged.get("master_key")
     problem = schema.master_key_problem(key)
     if not problem and key.startswith("sdb://"):
-        problem = schema.master_key_problem(_resolved_master_key(merged))
+        resolved = _resolved_master_key(merged)
+        if isinstance(resolved, str) and resolved.startswith("sdb://"):
+            # sdb.get hands the URI back when no profile by that name is configured on the minion.
+            return (f"{schema.PILLAR_KEY}:master_key: {key} did not resolve (is its sdb profile configured on "
+                    "this minion?)")
+        problem = schema.master_key_problem(resolved)
         problem = problem and problem.replace("master_key:", f"master_key (resolved from {key}):", 1)
     return problem
 
@@ -292,39 +326,40 @@ def _python_version(python):
     return out["stdout"].strip() if out["retcode"] == 0 else "unknown"
 
 
-def write_master_key(path, test=False):
+def write_master_key(path=None, test=False):
     """
     Write the master key pillar gives (``litellm:master_key``, from ``lookup`` or the top level; an
-    ``sdb://`` URI resolved once per job) to the environment file ``path``, atomically and root
-    only, unless it already holds that key. Returns the old and new fingerprints and whether it
-    changed; never the key. Used by the ``litellm.master_key_managed`` state.
+    ``sdb://`` URI resolved once per state run) to the formula's key file, atomically, root only,
+    mode 0600, unless it already holds that key that way. ``path`` must be that file (the one pillar
+    places under ``config_dir``): nothing else is ever written. Returns the file, the old and new
+    fingerprints and whether it changed; never the key. Used by the ``litellm.master_key_managed``
+    state.
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt-call litellm.write_master_key /etc/litellm/master_key.env
+        salt-call litellm.write_master_key
+        salt-call litellm.write_master_key test=True
     """
-    merged = schema.merge_settings({}, {}, _pillar())
-    problem = _master_key_problem(merged)
+    desired = _once_per_run("desired", lambda: _valid()[0])
+    if desired.get("master_key_source") == "generate":
+        raise CommandExecutionError("litellm:master_key_source is generate: the minion keeps its own key")
+    target = render.paths(desired)["master_key_file"]
+    if path is not None and path != target:
+        raise CommandExecutionError(f"{path} is not the formula's key file ({target}): refusing to write a key there")
+    problem = _master_key_problem(desired)
     if problem:
         raise CommandExecutionError(problem)
-    key = _resolved_master_key(merged)
-    current = keys.read_env_file_value(path, schema.MASTER_KEY_ENV)
+    key = _resolved_master_key(desired)
+    current = keys.read_env_file_value(target, schema.MASTER_KEY_ENV)
     old = keys.fingerprint(current) if current else None
-    same = current == key and _file_text(path) == keys.master_key_file_text(key)
+    same = current == key and keys.secret_file_is(target, keys.master_key_file_text(key))
+    result = {"file": target, "old": old, "new": keys.fingerprint(key)}
     if same or test:
-        return {"changed": None if not same else False, "old": old, "new": keys.fingerprint(key)}
-    keys.write_secret_file(path, keys.master_key_file_text(key))
-    return {"changed": True, "old": old, "new": keys.fingerprint(key)}
-
-
-def _file_text(path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
+        return {**result, "changed": None if not same else False}
+    keys.write_secret_file(target, keys.master_key_file_text(key))
+    return {**result, "changed": True}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -382,8 +417,9 @@ def proxy_status(timeout=5, name=None):
         salt-call litellm.proxy_status
     """
     deployed = _deployed(name)
-    return health_checks.check_proxy(deployed["url"], _master_key(deployed) or "", list(deployed["models"]),
-                                     timeout=timeout)
+    report = health_checks.check_proxy(deployed["url"], _master_key(deployed) or "", list(deployed["models"]),
+                                       timeout=timeout)
+    return {**report, **_drift(deployed)}
 
 
 def journal_tail(name=None, lines=20, errors_only=False):
@@ -514,6 +550,7 @@ def master_key_age(max_age=None, name=None):
         "fingerprint": keys.fingerprint(key),
         "source": deployed["master_key"]["source"],
         "due": None if limit is None else seconds >= limit,
+        **_drift(deployed),
     }
 
 
@@ -574,11 +611,14 @@ def rotate_master_key(test=False, name=None):
         return {"result": None, "rotated": False, "source": source, "fingerprint": keys.fingerprint(old_key),
                 "comment": f"Would rotate the master key of {service} (now {keys.fingerprint(old_key)}, from "
                            f"{source}), restart it and verify the new key"}
+    drift = _drift(deployed)
+    if drift["pillar"] == "differs":
+        log.warning("litellm.rotate_master_key: %s", drift["comment"])
     started = time.monotonic()
     new_key = keys.new_master_key()
     _install_key(deployed, new_key)
     problem = _restart_and_verify(deployed, new_key, old_key)
-    result = {"source": source, "previous_fingerprint": keys.fingerprint(old_key)}
+    result = {"source": source, "previous_fingerprint": keys.fingerprint(old_key), **drift}
     if problem is None:
         rotated_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         result.update({"result": True, "rotated": True, "rolled_back": False, "fingerprint": keys.fingerprint(new_key),

@@ -4,8 +4,8 @@
 #      host: they need no systemd);
 #   2. the whole suite (unit, functional, integration) under requirements-test.txt's salt, inside a
 #      throwaway systemd container, torn down afterwards;
-#   3. one full deploy (first apply, no-op re-apply, clean) under the matrix's first (oldest) release,
-#      in a second container.
+#   3. one full deploy (first apply, no-op re-apply, the secrets checks, clean) under the matrix's
+#      first (oldest) release, in a second container.
 # Extra arguments go to step 2's pytest only, and skip steps 1 and 3 (e.g. `make test PYTEST_ARGS="-k deploy -x"`).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,5 +29,5 @@ if [ $# -eq 0 ]; then
   echo "test: one full deploy under salt $oldest" >&2
   exec "$here/scripts/container.sh" run -- \
     env LITELLM_FORMULA_IN_CONTAINER=1 "$other/bin/python" -m pytest -p no:cacheprovider -q \
-    test/integration/test_deploy.py -k "first_apply or second_apply or clean_leaves"
+    test/integration/test_deploy.py -k "first_apply or second_apply or stays_secret or clean_leaves"
 fi

@@ -96,6 +96,17 @@ def write_secret_file(path, text):
         os.close(dir_fd)
 
 
+def secret_file_is(path, text):
+    """True when ``path`` holds exactly ``text``, is root's and mode 0600."""
+    try:
+        info = os.stat(path)
+        with open(path, encoding="utf-8") as handle:
+            same = handle.read() == text
+    except FileNotFoundError:
+        return False
+    return same and info.st_uid == 0 and (info.st_mode & 0o777) == 0o600
+
+
 def wait_for_key(base_url, new_key, old_key, deadline, interval=0.5):
     """After a restart: wait until the proxy answers, then check that ``new_key`` is accepted and
     ``old_key`` refused. Returns None when so, else what is wrong."""

@@ -28,6 +28,14 @@
     - name: {{ litellm.record_file }}
     - require:
       - service: {{ prefix }}-service-clean-service-dead
+{%- if litellm.record_dir_removable %}
+
+{{ prefix }}-service-clean-record-dir-absent:
+  file.absent:
+    - name: {{ litellm.record_dir }}
+    - require:
+      - file: {{ prefix }}-service-clean-record-file-absent
+{%- endif %}
 
 # StateDirectory= of the unit (the service user's home).
 {{ prefix }}-service-clean-state-dir-absent:

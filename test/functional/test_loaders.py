@@ -113,10 +113,10 @@ def test_healthy_under_test_mode_waits_for_nothing(loaders, set_pillar, minion_o
 def test_the_key_file_is_written_as_rotation_writes_it_and_only_once(loaders, set_pillar, tmp_path):
     # Rotation (sdb mode) rewrites the file itself; a byte of difference would make the next apply
     # "change" it and restart the proxy.
-    set_pillar(GOOD)
+    set_pillar({**GOOD, "config_dir": str(tmp_path)})
     dest = tmp_path / "master_key.env"
-    predicted = loaders.modules.litellm.write_master_key(str(dest), test=True)
-    assert predicted == {"changed": None, "old": None, "new": keys.fingerprint(KEY)}
+    predicted = loaders.modules.litellm.write_master_key(test=True)
+    assert predicted == {"changed": None, "file": str(dest), "old": None, "new": keys.fingerprint(KEY)}
     assert not dest.exists()  # test mode wrote nothing
     first = loaders.states.litellm.master_key_managed(name=str(dest))
     assert first.result is True and first.changes["master_key"]["new"] == keys.fingerprint(KEY)
@@ -124,22 +124,56 @@ def test_the_key_file_is_written_as_rotation_writes_it_and_only_once(loaders, se
     assert dest.stat().st_mode & 0o777 == 0o600
     again = loaders.states.litellm.master_key_managed(name=str(dest))
     assert again.result is True and again.changes == {}
-    assert KEY not in repr(first) + repr(again)
+    # Right text, wrong mode: still a change, and the file ends root-only.
+    dest.chmod(0o644)
+    assert loaders.modules.litellm.write_master_key(test=True)["changed"] is None
+    fixed = loaders.states.litellm.master_key_managed(name=str(dest))
+    assert fixed.changes and dest.stat().st_mode & 0o777 == 0o600
+    assert KEY not in repr(first) + repr(again) + repr(fixed)
+
+
+def test_a_key_is_written_nowhere_but_the_formulas_key_file(loaders, set_pillar, tmp_path):
+    set_pillar({**GOOD, "config_dir": str(tmp_path / "etc")})
+    elsewhere = tmp_path / "not-the-key-file"
+    ret = loaders.states.litellm.master_key_managed(name=str(elsewhere))
+    assert ret.result is False and "is not the formula's key file" in ret.comment
+    assert not elsewhere.exists()
 
 
 def test_the_key_may_come_from_lookup(loaders, set_pillar, tmp_path):
-    set_pillar({**{k: v for k, v in GOOD.items() if k != "master_key"}, "lookup": {"master_key": KEY}})
+    set_pillar({**{k: v for k, v in GOOD.items() if k != "master_key"}, "lookup": {"master_key": KEY},
+                "config_dir": str(tmp_path)})
     dest = tmp_path / "master_key.env"
     assert loaders.states.litellm.master_key_managed(name=str(dest)).result is True
     assert dest.read_text() == keys.master_key_file_text(KEY)
 
 
 def test_a_weak_key_is_never_written(loaders, set_pillar, tmp_path):
-    set_pillar({**GOOD, "master_key": "sk-1234"})
+    set_pillar({**GOOD, "master_key": "sk-1234", "config_dir": str(tmp_path)})
     dest = tmp_path / "master_key.env"
     ret = loaders.states.litellm.master_key_managed(name=str(dest))
     assert ret.result is False and "litellm:master_key" in ret.comment
     assert not dest.exists()
+
+
+def test_an_sdb_uri_that_does_not_resolve_is_refused_not_written(loaders, set_pillar, tmp_path):
+    # sdb.get hands back the URI itself when the minion has no such profile.
+    set_pillar({**GOOD, "master_key": "sdb://no_such_profile/litellm", "config_dir": str(tmp_path)})
+    with pytest.raises(CommandExecutionError, match="did not resolve"):
+        loaders.modules.litellm.validate_pillar()
+    ret = loaders.states.litellm.master_key_managed(name=str(tmp_path / "master_key.env"))
+    assert ret.result is False and "did not resolve" in ret.comment
+    assert not (tmp_path / "master_key.env").exists()
+
+
+def test_an_interpreter_older_than_litellm_needs_fails_the_render(loaders, set_pillar, tmp_path):
+    old = tmp_path / "python3.9"
+    old.write_text("#!/bin/sh\necho 3.9\n")  # answers the formula's version question as Python 3.9 would
+    old.chmod(0o755)
+    set_pillar({**GOOD, "python": str(old), "install_dir": str(tmp_path / "opt")})
+    rendered = loaders.modules.state.show_sls("litellm.package.install")
+    assert isinstance(rendered, list), rendered
+    assert f"litellm:python: {old} is Python 3.9" in "\n".join(rendered)
 
 
 def test_the_public_surface_is_exactly_the_functions_meant_to_be_called(loaders):

@@ -370,6 +370,7 @@ def test_i_clean_leaves_nothing_behind(salt_cli, salt_minion, host):
     assert ret.returncode == 0, failed(ret)
     assert not UNIT.exists() and not CONFIG.parent.exists() and not VENV.parent.exists()
     assert not pathlib.Path("/var/lib/litellm").exists()
+    assert not pathlib.Path("/var/lib/litellm-formula").exists()  # the deployment record and its directory
     assert host.run("systemctl", "is-active", SERVICE).stdout.strip() in ("inactive", "unknown")
     assert "litellm --config" not in host.run("ps", "-eo", "args").stdout
     assert host.run("systemctl", "list-unit-files", f"{SERVICE}.service").stdout.count(SERVICE) == 0

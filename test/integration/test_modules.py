@@ -8,11 +8,12 @@ then switches it to an sdb:// key and to a plain pillar key.
 import json
 import os
 import pathlib
+import sqlite3
 import subprocess
 import time
 
 import pytest
-from conftest import SDB_URI, SERVICE, base_pillar, service_dropin
+from conftest import SDB_DATABASE, SDB_URI, SERVICE, base_pillar, service_dropin
 from helpers import StandinFleet, http, wait_for_port
 
 from litellm_formula.keys import fingerprint
@@ -325,10 +326,18 @@ def test_sdb_key_is_rotated_in_the_store_and_kept_by_reapply(salt_cli, salt_mini
     stored = call(salt_minion, "sdb.get", SDB_URI).data
     SEEN.pop()  # that return holds the key on purpose
     assert stored == new_key
+    reads = sdb_reads()
     again = apply(salt_cli, salt_minion, "litellm")
     assert changes(again) == {}
+    # Validated and written from one resolution: the value checked is the value written.
+    assert sdb_reads() - reads == 1
     assert live_key() == new_key
     assert models_status(port, new_key) == 200
+
+
+def sdb_reads():
+    with sqlite3.connect(SDB_DATABASE) as conn:
+        return conn.execute("SELECT count(*) FROM reads").fetchone()[0]
 
 
 def test_a_pillar_key_is_not_rotated_and_the_message_says_how(salt_cli, salt_minion, pillar, generated_pillar):

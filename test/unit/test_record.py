@@ -1,6 +1,7 @@
 """Unit tests of the deployment record, the interpreter check and the values Python computes for the
 states (litellm_formula.record, schema, render)."""
 
+import importlib.util
 import json
 
 import pytest
@@ -101,3 +102,29 @@ def test_the_values_the_states_place_are_computed_here():
                                            "'/opt/my llm/venv/bin/python' '/opt/my llm/libexec/check-config.py'")
     env = render.service_environment(merged)
     assert all(env[name] == value for name, value in render.OFFLINE_ENVIRONMENT.items())
+
+
+def test_without_its_package_the_module_does_not_load_and_says_why(tmp_path):
+    # A minion where _modules was synced but _utils was not.
+    (tmp_path / "modules").mkdir()
+    (tmp_path / "modules" / "litellm.py").write_text((REPO / "_modules/litellm.py").read_text())
+    alone = load_path(tmp_path / "modules" / "litellm.py", "litellm_without_package")
+    loaded, reason = alone.__virtual__()
+    assert loaded is False and "saltutil.sync_all" in reason
+    # Synced: it loads.
+    (tmp_path / "utils").symlink_to(REPO / "_utils")
+    assert load_path(tmp_path / "modules" / "litellm.py", "litellm_with_package").__virtual__() == "litellm"
+
+
+def load_path(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_test_wheel_cache_holds_exactly_the_pins_the_formula_installs():
+    # requirements-litellm.txt feeds scripts/deps.sh's wheel cache; the pins themselves come from defaults.yaml.
+    lines = [line for line in (REPO / "requirements-litellm.txt").read_text().splitlines()
+             if line and not line.startswith("#")]
+    assert lines == render.pip_requirements(DEFAULTS)

@@ -27,6 +27,8 @@ def _connect(profile):
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     conn = sqlite3.connect(path)
     conn.execute("CREATE TABLE IF NOT EXISTS sdb (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    # Every read, counted: the formula must resolve its key once per apply.
+    conn.execute("CREATE TABLE IF NOT EXISTS reads (key TEXT NOT NULL)")
     return conn
 
 
@@ -38,6 +40,7 @@ def set_(key, value, profile=None):
 
 def get(key, profile=None):
     with _connect(profile) as conn:
+        conn.execute("INSERT INTO reads (key) VALUES (?)", (key,))
         row = conn.execute("SELECT value FROM sdb WHERE key = ?", (key,)).fetchone()
     return row[0] if row else None
 
