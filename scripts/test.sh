@@ -1,33 +1,51 @@
 #!/usr/bin/env bash
 # The test command (`make test`): install what is missing, lint, then run the test layers:
-#   1. unit and functional layers under each salt release in requirements-salt-matrix.txt (on this
-#      host: they need no systemd);
-#   2. the whole suite (unit, functional, integration) under requirements-test.txt's salt, inside a
-#      throwaway systemd container, torn down afterwards;
-#   3. one full deploy (first apply, no-op re-apply, the secrets checks, clean) under the matrix's
-#      first (oldest) release, in a second container.
-# Extra arguments go to step 2's pytest only, and skip steps 1 and 3 (e.g. `make test PYTEST_ARGS="-k deploy -x"`).
+#   1. the unit and functional layers under each salt release in requirements-salt-matrix.txt, on this
+#      host (they need no systemd), side by side, while
+#   2. one full deploy (first apply, no-op re-apply, the secrets checks, clean) runs under the matrix's
+#      first (oldest) release in a throwaway systemd container;
+#   3. then the whole suite (unit, functional, integration) under requirements-test.txt's salt, in a
+#      second container. Containers are torn down afterwards, also on failure.
+# Extra arguments go to step 3's pytest only, and skip steps 1 and 2 (e.g. `make test PYTEST_ARGS="-k deploy -x"`).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 venv=$("$here/scripts/deps.sh" | tail -1)
 "$here/scripts/lint.sh" "$venv"
 versions=$(grep -v '^#' "$here/requirements-salt-matrix.txt" | xargs)
 cd "$here"
+failed=0
 if [ $# -eq 0 ]; then
+  logs=$(mktemp -d /var/tmp/litellm-formula-test.XXXXXX)
+  trap 'rm -rf "$logs"' EXIT
+  pids=()
   for version in $versions; do
     other=$("$here/scripts/deps.sh" --salt "$version" | tail -1)
-    echo "test: unit and functional layers under salt $version" >&2
-    "$other/bin/python" -m pytest -p no:cacheprovider -q test/unit test/functional
+    mkdir -p "$logs/$version/tmp"
+    # Each run its own TMPDIR: salt-factories keeps its daemons' files under it.
+    TMPDIR="$logs/$version/tmp" "$other/bin/python" -m pytest -p no:cacheprovider -q \
+      test/unit test/functional > "$logs/$version/pytest.log" 2>&1 &
+    pids+=("$!:$version")
+  done
+  oldest=${versions%% *}
+  other=$("$here/scripts/deps.sh" --salt "$oldest" | tail -1)
+  echo "test: one full deploy under salt $oldest (container); unit and functional layers under salt $versions" >&2
+  "$here/scripts/container.sh" run -- \
+    env LITELLM_FORMULA_IN_CONTAINER=1 "$other/bin/python" -m pytest -p no:cacheprovider -q \
+    test/integration/test_deploy.py -k "first_apply or second_apply or stays_secret or clean_leaves" \
+    || failed=1
+  for entry in "${pids[@]}"; do
+    version=${entry#*:}
+    if wait "${entry%%:*}"; then
+      echo "test: unit and functional layers under salt $version: $(tail -1 "$logs/$version/pytest.log")" >&2
+    else
+      cat "$logs/$version/pytest.log"
+      echo "test: unit and functional layers under salt $version FAILED" >&2
+      failed=1
+    fi
   done
 fi
 echo "test: everything under salt $("$venv/bin/python" -c 'import salt.version; print(salt.version.__version__)')" >&2
 "$here/scripts/container.sh" run -- \
-  env LITELLM_FORMULA_IN_CONTAINER=1 "$venv/bin/python" -m pytest -p no:cacheprovider "$@"
-if [ $# -eq 0 ]; then
-  oldest=${versions%% *}
-  other=$("$here/scripts/deps.sh" --salt "$oldest" | tail -1)
-  echo "test: one full deploy under salt $oldest" >&2
-  exec "$here/scripts/container.sh" run -- \
-    env LITELLM_FORMULA_IN_CONTAINER=1 "$other/bin/python" -m pytest -p no:cacheprovider -q \
-    test/integration/test_deploy.py -k "first_apply or second_apply or stays_secret or clean_leaves"
-fi
+  env LITELLM_FORMULA_IN_CONTAINER=1 "$venv/bin/python" -m pytest -p no:cacheprovider --durations=15 "$@" \
+  || failed=1
+exit "$failed"

@@ -312,6 +312,12 @@ def test_key_rotated_state_honours_max_age_and_test_mode(salt_cli, salt_minion, 
     rotation_keys.append(key)
 
 
+def test_version_and_models_while_deployed(salt_minion):
+    version = call(salt_minion, "litellm.version").data
+    assert version["pinned"] == version["installed"] == "1.108.7", version
+    assert "phi3-3.8b" in call(salt_minion, "litellm.models").data
+
+
 def test_sdb_key_is_rotated_in_the_store_and_kept_by_reapply(salt_cli, salt_minion, pillar, generated_pillar,
                                                              port):
     initial = "sk-sdb-" + "5e1f0c3a9b7d2e4f6a8c"
@@ -351,8 +357,3 @@ def test_a_pillar_key_is_not_rotated_and_the_message_says_how(salt_cli, salt_min
     assert "stays authoritative" in ret.stdout + ret.stderr + json.dumps(ret.data)
     assert live_key() == before
     assert apply(salt_cli, salt_minion, "litellm.clean").returncode == 0
-
-
-def test_small_helpers(salt_minion):
-    assert call(salt_minion, "litellm.version").data["pinned"]
-    assert "phi3-3.8b" in call(salt_minion, "litellm.models").data
