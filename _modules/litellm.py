@@ -459,7 +459,8 @@ def health(deep=False, timeout=5, strict=False, url=None, name=None):
     per-model detail (``backends_up``/``backends_total``), and ``pillar`` (matches, differs: an apply
     is due, or unknown). It reads the deployment record, not pillar: it works with the master down
     (``salt-call --local litellm.health``). salt-call exits non-zero when not healthy, or also when
-    degraded with ``strict=True``. ``url`` overrides the proxy's address.
+    degraded with ``strict=True``. ``url`` checks another address instead of the deployed proxy:
+    the master key is then never sent (``key_sent: false``) and the model list is not checked.
 
     CLI Example:
 
@@ -470,14 +471,19 @@ def health(deep=False, timeout=5, strict=False, url=None, name=None):
         salt -G 'roles:llm-proxy' litellm.health strict=True
     """
     deployed = _deployed(name)
+    # The key goes only to the deployed proxy, never to an address a caller typed.
+    key_sent = url is None or url.rstrip("/") == deployed["url"]
     report = health_checks.health_report(
-        url or deployed["url"],
-        _master_key(deployed) or "",
+        deployed["url"] if key_sent else url.rstrip("/"),
+        (_master_key(deployed) or "") if key_sent else None,
         {model: detail["backends"] for model, detail in deployed["models"].items()},
         {model: detail["tag"] for model, detail in deployed["models"].items()},
         timeout=float(timeout),
         deep=bool(deep),
     )
+    report["key_sent"] = key_sent
+    if not key_sent:
+        report["summary"] += f"; master key not sent to {url} (not the deployed proxy {deployed['url']}): models not checked"
     drift = _drift(deployed)
     report["pillar"] = drift["pillar"]
     if drift["pillar"] == "differs":
@@ -640,18 +646,24 @@ def rotate_master_key(test=False, name=None):
     return result
 
 
-def ensure_generated_master_key(path, test=False):
+def ensure_generated_master_key(path=None, test=False):
     """
-    Create the master-key environment file with a new CSPRNG key if it holds no valid key (the
-    ``master_key_source: generate`` mode); an existing key is never replaced. Returns the key's
-    fingerprint and whether it was created. Used by the ``litellm.master_key_generated`` state.
+    Create the formula's master-key environment file with a new CSPRNG key if it holds no valid key
+    (the ``master_key_source: generate`` mode); an existing key is never replaced. ``path`` must be
+    that file (the one pillar places under ``config_dir``): nothing else is ever written. Returns the
+    key's fingerprint and whether it was created. Used by the ``litellm.master_key_generated`` state.
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt-call litellm.ensure_generated_master_key /etc/litellm/master_key.env
+        salt-call litellm.ensure_generated_master_key
     """
+    desired = _once_per_run("desired", lambda: _valid()[0])
+    target = render.paths(desired)["master_key_file"]
+    if path is not None and path != target:
+        raise CommandExecutionError(f"{path} is not the formula's key file ({target}): refusing to write a key there")
+    path = target
     current = keys.read_env_file_value(path, schema.MASTER_KEY_ENV)
     if current and schema.master_key_problem(current) is None:
         return {"created": False, "fingerprint": keys.fingerprint(current)}

@@ -22,8 +22,10 @@ def healthy(name, timeout=120, interval=1):
     """
     Wait, at most ``timeout`` seconds, until the deployed proxy answers and serves every deployed
     model with the master key from its environment file (the deployment record says where and
-    which). Fails with the last check's detail and the last journal lines of the service. Under
-    ``test=True`` nothing waits.
+    which). Fails with the last check's detail and the last journal lines of the service. The formula
+    runs it on every apply, so a proxy that runs but does not serve fails the apply. Under
+    ``test=True`` it checks once and waits for nothing: True when the proxy serves now, None (it
+    would wait) when not.
 
     name
         The service name (its deployment record, its journal).
@@ -37,8 +39,16 @@ def healthy(name, timeout=120, interval=1):
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
     if __opts__["test"]:
-        ret["result"] = None
-        ret["comment"] = f"Would wait up to {timeout}s for the proxy of {name} to serve every model"
+        try:
+            report = __salt__["litellm.proxy_status"](timeout=min(5, max(1, timeout)), name=name)
+        except CommandExecutionError as exc:  # not deployed yet
+            report = {"ok": False, "problem": str(exc)}
+        if report["ok"]:
+            ret["comment"] = f"Proxy at {report['url']} serves every model"
+        else:
+            ret["result"] = None
+            ret["comment"] = (f"Would wait up to {timeout}s for the proxy of {name} to serve every model "
+                              f"(now: {report['problem']})")
         return ret
     deadline = time.monotonic() + float(timeout)
     started = time.monotonic()
@@ -62,6 +72,16 @@ def healthy(name, timeout=120, interval=1):
     return ret
 
 
+def _key_file_call(ret, function, path):
+    """Call the key-file function; on a refusal (bad key, not the formula's file) fail ``ret``."""
+    try:
+        return __salt__[function](path, test=__opts__["test"])
+    except CommandExecutionError as exc:
+        ret["result"] = False
+        ret["comment"] = str(exc)
+        return None
+
+
 def master_key_managed(name):
     """
     Make sure the master-key environment file ``name`` holds the key pillar gives
@@ -76,11 +96,8 @@ def master_key_managed(name):
             - name: /etc/litellm/master_key.env
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
-    try:
-        outcome = __salt__["litellm.write_master_key"](name, test=__opts__["test"])
-    except CommandExecutionError as exc:
-        ret["result"] = False
-        ret["comment"] = str(exc)
+    outcome = _key_file_call(ret, "litellm.write_master_key", name)
+    if outcome is None:
         return ret
     if outcome["changed"] is False:
         ret["comment"] = f"{name} holds the master key from pillar (fingerprint {outcome['new']})"
@@ -107,7 +124,9 @@ def master_key_generated(name):
             - name: /etc/litellm/master_key.env
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
-    outcome = __salt__["litellm.ensure_generated_master_key"](name, test=__opts__["test"])
+    outcome = _key_file_call(ret, "litellm.ensure_generated_master_key", name)
+    if outcome is None:
+        return ret
     if outcome["created"] is None:
         ret["result"] = None
         ret["changes"] = {"master_key": "generated"}

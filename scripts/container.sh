@@ -24,6 +24,7 @@ guest_exec() {
   nsenter -t "$(guest_pid1 "$dir")" -m -u -i -n -p -C \
     env -i PATH="$guest_path" HOME=/root LANG=C.UTF-8 TERM=dumb \
     CI="${CI:-}" LITELLM_FORMULA_CACHE="$cache" PYTEST_ADDOPTS="${PYTEST_ADDOPTS:-}" \
+    LITELLM_FORMULA_CONTAINER_TOKEN="$(cat "$dir/token")" \
     bash -c 'cd "$0" && exec "$@"' "$repo" "$@"
 }
 
@@ -35,6 +36,10 @@ boot() {
   mkdir -p "$dir"/{upper,work,merged}
   mount -t overlay "ct-$name" -o "lowerdir=/,upperdir=$dir/upper,workdir=$dir/work" "$dir/merged"
   tr -d '-' < /proc/sys/kernel/random/uuid > "$dir/merged/etc/machine-id"
+  # The positive marker the integration tests require (test/integration/conftest.py): a file only this
+  # guest has, holding a token only commands run through guest_exec are given.
+  tr -d '-' < /proc/sys/kernel/random/uuid > "$dir/token"
+  cp "$dir/token" "$dir/merged/etc/litellm-formula-test-container"
   # Host services (postgresql, ...) would start in the guest too: keep the guest minimal.
   find "$dir/merged/etc/systemd/system/multi-user.target.wants" -mindepth 1 \
     ! -name 'remote-fs.target' -delete 2>/dev/null || true

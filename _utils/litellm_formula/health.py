@@ -3,35 +3,73 @@ Health checks over HTTP: the proxy, every Ollama backend, optional test completi
 shaped into one report with a verdict. Plain functions: tests call them against real servers.
 """
 
+import http.client
 import json
 import re
+import socket
+import ssl
+import threading
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
-# Never through an HTTP proxy from the environment: every target is a host the formula configured.
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+# What a check reads at most: a proxy's model list or an Ollama tag list is a few kB.
+MAX_BODY = 1 << 20
+
+
+def _abort(conn):
+    # The whole request's deadline: wakes a read blocked on a server that trickles or never ends.
+    sock = conn.sock
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 def http_request(url, timeout, headers=None, body=None):
-    """One HTTP request. Returns ``{status, body, latency_ms, error}``; never raises for HTTP errors."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers=dict(headers or {}))
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
+    """One HTTP request, bounded: at most ``timeout`` seconds in all and MAX_BODY bytes read, no
+    redirect followed (a header such as the key never goes anywhere but ``url``), no proxy from the
+    environment. Returns ``{status, body, latency_ms, error}``; whatever the other end sends (not
+    HTTP, truncated, endless, huge), it never raises."""
     start = time.monotonic()
     result = {"status": None, "body": None, "latency_ms": None, "error": None}
+    timer = None
+    conn = None
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
-            result["status"] = response.status
-            result["body"] = response.read()
-    except urllib.error.HTTPError as exc:
-        result["status"] = exc.code
-        result["body"] = exc.read()
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        result["error"] = "timed out" if "timed out" in str(reason) else str(reason)
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme == "https":
+            conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout,
+                                               context=ssl.create_default_context())
+        else:
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+        timer = threading.Timer(timeout, _abort, (conn,))
+        timer.daemon = True
+        timer.start()
+        data = None if body is None else json.dumps(body).encode()
+        sent = dict(headers or {})
+        if data is not None:
+            sent["Content-Type"] = "application/json"
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        conn.request("GET" if data is None else "POST", path, body=data, headers=sent)
+        response = conn.getresponse()
+        payload = response.read(MAX_BODY + 1)
+        result["status"] = response.status
+        if len(payload) > MAX_BODY:
+            result["error"] = f"answer larger than {MAX_BODY} bytes"
+        else:
+            result["body"] = payload
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        late = time.monotonic() - start >= timeout
+        if late or isinstance(exc, socket.timeout):
+            result["error"] = "timed out"
+        else:
+            result["error"] = (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)[:200]
+    finally:
+        if timer is not None:
+            timer.cancel()
+        if conn is not None:
+            conn.close()
     result["latency_ms"] = round((time.monotonic() - start) * 1000, 1)
     return result
 
@@ -41,6 +79,12 @@ def _json(body):
         return json.loads(body or b"null")
     except ValueError:
         return None
+
+
+def _mapping(body):
+    """The JSON object in ``body``, or {} for anything else (a list, a string, not JSON)."""
+    value = _json(body)
+    return value if isinstance(value, dict) else {}
 
 
 def run_concurrently(calls, max_workers=64):
@@ -60,11 +104,15 @@ def bearer(master_key):
 
 
 def proxy_calls(base_url, master_key, timeout):
-    return {
+    """The proxy's checks; with ``master_key`` None (a proxy that is not the deployed one) no key is
+    sent anywhere and the model list is not asked for."""
+    calls = {
         ("proxy", "liveliness"): (http_request, f"{base_url}/health/liveliness", timeout),
         ("proxy", "readiness"): (http_request, f"{base_url}/health/readiness", timeout),
-        ("proxy", "models"): (http_request, f"{base_url}/v1/models", timeout, bearer(master_key)),
     }
+    if master_key is not None:
+        calls[("proxy", "models")] = (http_request, f"{base_url}/v1/models", timeout, bearer(master_key))
+    return calls
 
 
 def _endpoint(result, ok):
@@ -73,11 +121,17 @@ def _endpoint(result, ok):
 
 def proxy_report(base_url, results, expected_models):
     """Shape the three proxy answers into a report with ``ok`` and one ``problem`` line."""
-    live, ready, listed = (results[("proxy", part)] for part in ("liveliness", "readiness", "models"))
-    data = (_json(listed["body"]) or {}).get("data") if listed["status"] == 200 else None
-    served = sorted(item.get("id") for item in data or [] if isinstance(item, dict))
+    live, ready = results[("proxy", "liveliness")], results[("proxy", "readiness")]
+    listed = results.get(("proxy", "models"))
+    if listed is None:  # the key was not sent: nothing to say about the models
+        listed = {"status": None, "body": None, "error": "master key not sent", "latency_ms": None}
+    data = _mapping(listed["body"]).get("data") if listed["status"] == 200 else None
+    served = sorted(str(item.get("id")) for item in (data if isinstance(data, list) else [])
+                    if isinstance(item, dict))
     missing = sorted(set(expected_models) - set(served))
-    if listed["status"] == 200:
+    if ("proxy", "models") not in results:
+        auth = "not sent"
+    elif listed["status"] == 200:
         auth = "accepted"
     elif listed["status"] in (400, 401, 403):
         # Without a database LiteLLM answers 400 (not 401) for a wrong key.
@@ -88,8 +142,8 @@ def proxy_report(base_url, results, expected_models):
         "url": base_url,
         "liveliness": _endpoint(live, live["status"] == 200),
         "readiness": _endpoint(ready, ready["status"] == 200),
-        "models": {**_endpoint(listed, listed["status"] == 200 and not missing), "auth": auth, "served": served,
-                   "missing": missing},
+        "models": {**_endpoint(listed, auth == "not sent" or (listed["status"] == 200 and not missing)),
+                   "auth": auth, "served": served, "missing": [] if auth == "not sent" else missing},
     }
     report["ok"] = all(report[part]["ok"] for part in ("liveliness", "readiness", "models"))
     report["problem"] = None if report["ok"] else describe_proxy_problem(report)
@@ -119,17 +173,22 @@ def _tag_present(tag, available):
 
 def backend_report(url, results, wanted_tags):
     version, tags = results[("backend", url, "version")], results[("backend", url, "tags")]
-    up = version["status"] == 200 and tags["status"] == 200
-    listed = (_json(tags["body"]) or {}).get("models") or [] if tags["status"] == 200 else []
+    answered = _mapping(version["body"]).get("version") if version["status"] == 200 else None
+    up = isinstance(answered, str) and tags["status"] == 200
+    listed = _mapping(tags["body"]).get("models") if tags["status"] == 200 else []
+    listed = listed if isinstance(listed, list) else []
     available = {m.get("name") for m in listed if isinstance(m, dict)} | \
                 {m.get("model") for m in listed if isinstance(m, dict)}
     present = {tag: _tag_present(tag, available) for tag in sorted(wanted_tags)} if up else {}
     error = version["error"] or tags["error"]
     if not error and not up:
-        error = f"HTTP {version['status']} from /api/version, {tags['status']} from /api/tags"
+        if version["status"] == 200 and tags["status"] == 200:
+            error = "not an Ollama API: /api/version answered without a version"
+        else:
+            error = f"HTTP {version['status']} from /api/version, {tags['status']} from /api/tags"
     return {
         "up": up,
-        "version": (_json(version["body"]) or {}).get("version") if version["status"] == 200 else None,
+        "version": answered if up else None,
         "latency_ms": version["latency_ms"],
         "error": error,
         "models": present,
@@ -149,12 +208,12 @@ def completion_calls(base_url, master_key, model_names, timeout):
 
 def completion_report(result):
     if result["status"] == 200:
-        choices = (_json(result["body"]) or {}).get("choices") or []
-        ok = bool(choices) and isinstance(choices[0], dict)
+        choices = _mapping(result["body"]).get("choices")
+        ok = isinstance(choices, list) and bool(choices) and isinstance(choices[0], dict)
         return {"ok": ok, "status": 200, "latency_ms": result["latency_ms"], "error": None if ok else "no choices"}
     error = result["error"]
     if not error:
-        detail = (_json(result["body"]) or {}).get("error") or {}
+        detail = _mapping(result["body"]).get("error") or {}
         message = detail.get("message", "") if isinstance(detail, dict) else detail
         error = f"HTTP {result['status']}: " + str(message)[:200]
     return {"ok": False, "status": result["status"], "latency_ms": result["latency_ms"], "error": error}

@@ -42,12 +42,12 @@ include:
       - sls: {{ sls_user_account }}
       - litellm: {{ prefix }}-service-running-unit-reset
 
-# After a (re)start: bounded wait until the proxy answers and serves every model.
+# Every apply, not only after a (re)start: a bounded wait until the proxy answers and serves every
+# model, so an apply over a proxy that runs but does not serve fails with the reason.
 {{ prefix }}-service-running-proxy-healthy:
   litellm.healthy:
     - name: {{ litellm.service_name }}
     - timeout: {{ litellm.startup_timeout }}
     - require:
       - sls: {{ sls_service_record }}
-    - onchanges:
       - service: {{ prefix }}-service-running-service-running

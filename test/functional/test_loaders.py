@@ -73,7 +73,7 @@ def test_a_bad_pillar_fails_the_render_naming_the_key(loaders, set_pillar):
 
 def test_every_public_function_is_documented_with_a_cli_example(loaders):
     docs = loaders.modules.sys.doc("litellm")
-    assert len(docs) >= 7
+    assert len(docs) == 16, sorted(docs)
     for name, doc in docs.items():
         assert doc and "CLI Example:" in doc and "salt" in doc.split("CLI Example:")[1], name
     state_docs = loaders.modules.sys.state_doc("litellm")
@@ -138,6 +138,23 @@ def test_a_key_is_written_nowhere_but_the_formulas_key_file(loaders, set_pillar,
     ret = loaders.states.litellm.master_key_managed(name=str(elsewhere))
     assert ret.result is False and "is not the formula's key file" in ret.comment
     assert not elsewhere.exists()
+
+
+def test_a_generated_key_goes_only_to_the_formulas_key_file_and_is_kept(loaders, set_pillar, tmp_path):
+    set_pillar({**{k: v for k, v in GOOD.items() if k != "master_key"}, "master_key_source": "generate",
+                "config_dir": str(tmp_path)})
+    other = tmp_path / "someone-elses-file"
+    other.write_text("not a key\n")
+    ret = loaders.states.litellm.master_key_generated(name=str(other))
+    assert ret.result is False and "is not the formula's key file" in ret.comment
+    assert other.read_text() == "not a key\n"
+    dest = tmp_path / "master_key.env"
+    made = loaders.states.litellm.master_key_generated(name=str(dest))
+    assert made.result is True and made.changes["master_key"] == "generated"
+    key = keys.read_env_file_value(str(dest), "LITELLM_MASTER_KEY")
+    kept = loaders.states.litellm.master_key_generated(name=str(dest))
+    assert kept.changes == {} and keys.read_env_file_value(str(dest), "LITELLM_MASTER_KEY") == key
+    assert key not in repr(made) + repr(kept)
 
 
 def test_the_key_may_come_from_lookup(loaders, set_pillar, tmp_path):

@@ -360,9 +360,11 @@ def test_a_proxy_that_does_not_come_up_fails_the_apply_with_its_journal(salt_cli
         assert took < 60
     finally:
         taken.close()
-    # Once the port is free again, the same pillar converges.
+    # Once the port is free again, the same pillar converges: the proxy serves on it.
     ret = apply(salt_cli, salt_minion, "litellm")
     assert ret.returncode == 0, failed(ret)
+    assert http("GET", f"http://127.0.0.1:{new['bind_port']}/health/liveliness")[0] == 200
+    assert host.prop("ActiveState") == "active"
 
 
 def test_i_clean_leaves_nothing_behind(salt_cli, salt_minion, host):
