@@ -5,6 +5,7 @@ The checks themselves live in the ``litellm`` execution module; these functions 
 wait and report.
 """
 
+import os
 import time
 
 from salt.exceptions import CommandExecutionError
@@ -183,6 +184,37 @@ def master_key_rotated(name, max_age="30d", force=False):
     else:
         ret["result"] = False
         ret["comment"] = outcome["comment"]
+    return ret
+
+
+def venv_created(name, python):
+    """
+    Make sure the virtualenv ``name`` exists, creating it with ``python -m venv`` (an argument list,
+    no shell) when it has no ``bin/python``. An existing virtualenv is left as it is.
+
+    .. code-block:: yaml
+
+        litellm-venv:
+          litellm.venv_created:
+            - name: /opt/litellm/venv
+            - python: /usr/bin/python3
+    """
+    ret = {"name": name, "result": True, "changes": {}, "comment": ""}
+    if os.path.exists(os.path.join(name, "bin", "python")):
+        ret["comment"] = f"Virtualenv {name} exists"
+        return ret
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["changes"] = {"venv": f"would be created with {python}"}
+        ret["comment"] = f"Would create the virtualenv {name} with {python}"
+        return ret
+    out = __salt__["cmd.run_all"]([python, "-m", "venv", name], python_shell=False, ignore_retcode=True)
+    if out["retcode"] != 0:
+        ret["result"] = False
+        ret["comment"] = f"{python} -m venv {name} failed: {(out['stderr'] or out['stdout']).strip()[-500:]}"
+        return ret
+    ret["changes"] = {"venv": f"created with {python}"}
+    ret["comment"] = f"Created the virtualenv {name} with {python}"
     return ret
 
 

@@ -17,10 +17,12 @@
 {%- set needed = salt['litellm.install_needed'](parameters=parameters) %}
 {%- if needed.venv %}
 
+# The OS Python: a venv on an interpreter under /root cannot start with ProtectHome=yes. No shell:
+# the state runs `python -m venv` as an argument list.
 {{ prefix }}-package-install-venv-created:
-  cmd.run:
-    # The OS Python: a venv on an interpreter under /root cannot start with ProtectHome=yes.
-    - name: {{ litellm.python }} -m venv {{ venv }}
+  litellm.venv_created:
+    - name: {{ venv }}
+    - python: {{ litellm.python }}
     - require:
       - pkg: {{ prefix }}-package-install-pkg-installed
 {%- endif %}
@@ -45,7 +47,7 @@
     - require:
       - pkg: {{ prefix }}-package-install-pkg-installed
 {%- if needed.venv %}
-      - cmd: {{ prefix }}-package-install-venv-created
+      - litellm: {{ prefix }}-package-install-venv-created
 {%- endif %}
 {%- endif %}
 

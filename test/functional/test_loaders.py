@@ -2,6 +2,7 @@
 every SLS rendering into well-named states, the module's manual (sys.doc), test-mode states."""
 
 import json
+import pathlib
 import re
 import sys
 
@@ -191,6 +192,20 @@ def test_an_interpreter_older_than_litellm_needs_fails_the_render(loaders, set_p
     rendered = loaders.modules.state.show_sls("litellm.package.install")
     assert isinstance(rendered, list), rendered
     assert f"litellm:python: {old} is Python 3.9" in "\n".join(rendered)
+
+
+def test_the_virtualenv_is_made_without_a_shell_once(loaders, tmp_path):
+    venv = tmp_path / "a venv; touch pwned"  # a shell would split this; an argument list does not
+    made = loaders.states.litellm.venv_created(name=str(venv), python="/usr/bin/python3")
+    assert made.result is True and made.changes and (venv / "bin" / "python").exists()
+    assert not (tmp_path / "pwned").exists() and not pathlib.Path("pwned").exists()
+    assert loaders.states.litellm.venv_created(name=str(venv), python="/usr/bin/python3").changes == {}
+
+
+def test_the_virtualenv_state_under_test_mode_creates_nothing(loaders, tmp_path):
+    loaders.opts["test"] = True
+    predicted = loaders.states.litellm.venv_created(name=str(tmp_path / "venv"), python="/usr/bin/python3")
+    assert predicted.result is None and predicted.changes and not (tmp_path / "venv").exists()
 
 
 def test_the_public_surface_is_exactly_the_functions_meant_to_be_called(loaders):

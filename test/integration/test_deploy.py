@@ -349,7 +349,8 @@ def test_a_proxy_that_does_not_come_up_fails_the_apply_with_its_journal(salt_cli
     taken.bind(("127.0.0.1", 0))
     taken.listen()
     try:
-        pillar.set({**new, "bind_port": taken.getsockname()[1], "startup_timeout": 15})
+        busy_port = taken.getsockname()[1]
+        pillar.set({**new, "bind_port": busy_port, "startup_timeout": 15})
         start = time.monotonic()
         ret = apply(salt_cli, salt_minion, "litellm")
         took = time.monotonic() - start
@@ -363,7 +364,7 @@ def test_a_proxy_that_does_not_come_up_fails_the_apply_with_its_journal(salt_cli
     # Once the port is free again, the same pillar converges: the proxy serves on it.
     ret = apply(salt_cli, salt_minion, "litellm")
     assert ret.returncode == 0, failed(ret)
-    assert http("GET", f"http://127.0.0.1:{new['bind_port']}/health/liveliness")[0] == 200
+    assert http("GET", f"http://127.0.0.1:{busy_port}/health/liveliness")[0] == 200
     assert host.prop("ActiveState") == "active"
 
 
