@@ -133,7 +133,11 @@ class Pillar:
     def set(self, data):
         # Plain YAML, no Jinja: at Salt's most verbose log levels the text a Jinja render produces is
         # logged, pillar secrets included (docs/secrets.md).
-        self.path.write_text("#!yaml\n" + yaml.safe_dump({"litellm": data}, sort_keys=False))
+        # It holds a live key: root only, like a real pillar file.
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write("#!yaml\n" + yaml.safe_dump({"litellm": data}, sort_keys=False))
         ret = self.minion.salt_call_cli().run("saltutil.refresh_pillar", wait=True)
         assert ret.returncode == 0, ret
 

@@ -339,6 +339,16 @@ def test_sdb_key_is_rotated_in_the_store_and_kept_by_reapply(salt_cli, salt_mini
     assert sdb_reads() - reads == 1
     assert live_key() == new_key
     assert models_status(port, new_key) == 200
+    # A store that refuses the new key: nothing changes, the call fails and says why.
+    readonly = pathlib.Path(SDB_DATABASE + ".readonly")
+    readonly.touch()
+    try:
+        refused = call(salt_minion, "litellm.rotate_master_key")
+    finally:
+        readonly.unlink()
+    assert refused.returncode != 0
+    assert "sdb.set refused" in refused.stdout + refused.stderr + json.dumps(refused.data)
+    assert live_key() == new_key and models_status(port, new_key) == 200
 
 
 def sdb_reads():

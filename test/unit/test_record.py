@@ -3,6 +3,7 @@ states (litellm_formula.record, schema, render)."""
 
 import importlib.util
 import json
+import re
 
 import pytest
 import yaml
@@ -128,3 +129,11 @@ def test_the_test_wheel_cache_holds_exactly_the_pins_the_formula_installs():
     lines = [line for line in (REPO / "requirements-litellm.txt").read_text().splitlines()
              if line and not line.startswith("#")]
     assert lines == render.pip_requirements(DEFAULTS)
+
+
+def test_no_key_printed_in_the_docs_or_examples_is_accepted():
+    # An operator who copies a key from the documentation must not ship a publicly known key.
+    texts = [REPO / "README.md", REPO / "pillar.example", REPO / "CHANGELOG.md", *sorted((REPO / "docs").glob("*.md"))]
+    printed = {key for path in texts for key in re.findall(r"sk-[A-Za-z0-9_.\-]+", path.read_text())}
+    for key in printed:
+        assert schema.master_key_problem(key.rstrip(".")) is not None, key

