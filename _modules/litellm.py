@@ -134,7 +134,9 @@ def _parameters(parameters):
 
 def _merged(parameters=None):
     given = _parameters(parameters)
-    return schema.merge_settings(given.get("defaults"), given.get("os_family"), _pillar()), given
+    pillar = _pillar()
+    # The pillar read once goes with the parameters: the record's digest is of the same copy.
+    return schema.merge_settings(given.get("defaults"), given.get("os_family"), pillar), {**given, "pillar": pillar}
 
 
 def _raise_if_invalid(errors):
@@ -171,7 +173,7 @@ def settings(validate=True, parameters=None):
     public = {key: value for key, value in merged.items() if key != "master_key"}
     if validate:
         public.update(render.derived(merged, __grains__.get("num_cpus"), __grains__.get("mem_total")))
-        deployed = record.build(merged, _pillar(), __grains__.get("num_cpus"), __grains__.get("mem_total"),
+        deployed = record.build(merged, given["pillar"], __grains__.get("num_cpus"), __grains__.get("mem_total"),
                                 given.get("root"))
         public["record_dir"] = _record_dir()
         public["record_file"] = record.record_path(merged["service_name"], _record_dir())

@@ -37,6 +37,17 @@ def load_module(relpath, name):
     return module
 
 
+def formula_file_root(path):
+    """Fill ``path`` as a file root serving this repository as an operator does (`litellm`,
+    `_modules`, `_states`, `_utils`), plus the same formula nested under another name
+    (`formulas/llmproxy`). Returns ``path``."""
+    for entry in ("litellm", "_modules", "_states", "_utils"):
+        (path / entry).symlink_to(REPO / entry)
+    (path / "formulas").mkdir()
+    (path / "formulas" / "llmproxy").symlink_to(REPO / "litellm")
+    return path
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -3,7 +3,7 @@
 
 import pytest
 import yaml
-from helpers import REPO
+from helpers import REPO, formula_file_root
 from saltfactories.utils.functional import Loaders
 
 
@@ -23,12 +23,7 @@ def record_dir(tmp_path_factory):
 @pytest.fixture(scope="package")
 def file_root(tmp_path_factory):
     """A file root serving the formula twice: as `litellm` and nested under another name."""
-    path = tmp_path_factory.mktemp("file-root")
-    for entry in ("litellm", "_modules", "_states", "_utils"):
-        (path / entry).symlink_to(REPO / entry)
-    (path / "formulas").mkdir()
-    (path / "formulas" / "llmproxy").symlink_to(REPO / "litellm")
-    return path
+    return formula_file_root(tmp_path_factory.mktemp("file-root"))
 
 
 @pytest.fixture(scope="package")

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 import yaml
-from helpers import REPO, StandinFleet, free_port
+from helpers import StandinFleet, formula_file_root, free_port
 
 CACHE = pathlib.Path(os.environ.get("LITELLM_FORMULA_CACHE", "/var/cache/litellm-formula"))
 WHEELS = CACHE / "wheels"
@@ -57,12 +57,7 @@ def pillar_dir(tmp_path_factory):
 def file_root(tmp_path_factory):
     """The master's file root: the repository as an operator serves it (`litellm`, `_modules`, ...), and
     the same formula nested under another name (`formulas/llmproxy`), which test_busy_backends applies."""
-    path = tmp_path_factory.mktemp("file-root")
-    for entry in ("litellm", "_modules", "_states", "_utils"):
-        (path / entry).symlink_to(REPO / entry)
-    (path / "formulas").mkdir()
-    (path / "formulas" / "llmproxy").symlink_to(REPO / "litellm")
-    return path
+    return formula_file_root(tmp_path_factory.mktemp("file-root"))
 
 
 @pytest.fixture(scope="session")
