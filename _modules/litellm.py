@@ -11,6 +11,8 @@ Two kinds of function:
 - **The desired state** (``settings``, ``validate_pillar``, ``render_config``,
   ``render_environment``, ``install_needed``, ``models``) read pillar and the formula's
   ``parameters/`` files.
+- **What the formula owns** (``owned``, ``record_ownership``): the ledger of the accounts, unit and
+  directories it created or was told to adopt, beside the records; clean removes only those.
 
 The logic lives in the ``litellm_formula`` package (``_utils/litellm_formula``, synced with
 ``saltutil.sync_all``), one concern per file; this module only wires Salt to it. The master key is
@@ -48,7 +50,7 @@ def _import_package():
             break
     else:
         return None, f"its library {PACKAGE} is not in {base}/utils: run saltutil.sync_all (or sync_utils)"
-    names = ("schema", "render", "venv", "health", "keys", "record")
+    names = ("schema", "render", "venv", "health", "keys", "record", "ownership")
     with _IMPORT_LOCK:
         signature = sorted((entry.name, entry.stat().st_mtime_ns, entry.stat().st_size)
                            for entry in os.scandir(path) if entry.name.endswith(".py"))
@@ -73,8 +75,8 @@ def _import_package():
 
 _LIB, _LIB_PROBLEM = _import_package()
 if _LIB:
-    schema, render, venv, health_checks, keys, record = (
-        _LIB[name] for name in ("schema", "render", "venv", "health", "keys", "record"))
+    schema, render, venv, health_checks, keys, record, ownership = (
+        _LIB[name] for name in ("schema", "render", "venv", "health", "keys", "record", "ownership"))
 
 
 def __virtual__():
@@ -144,9 +146,14 @@ def _raise_if_invalid(errors):
         raise CommandExecutionError("Invalid pillar:\n  " + "\n  ".join(errors))
 
 
+def _prefix():
+    # A minion option for the functional tests only: a directory standing in for / in the path rules.
+    return __opts__.get("litellm_path_prefix") or ""
+
+
 def _valid(parameters=None):
     merged, given = _merged(parameters)
-    _raise_if_invalid(schema.validate_settings(merged))
+    _raise_if_invalid(schema.validate_settings(merged, _prefix()))
     if parameters:
         # What the states of this run see (write_master_key checks its path against it).
         _once_per_run("desired", lambda: merged)
@@ -177,8 +184,9 @@ def settings(validate=True, parameters=None):
                                 given.get("root"))
         public["record_dir"] = _record_dir()
         public["record_file"] = record.record_path(merged["service_name"], _record_dir())
-        # Clean removes the directory too when no other service's record is in it.
-        public["record_dir_removable"] = set(record.records(_record_dir())) <= {merged["service_name"]}
+        # litellm.clean removes what the ledger lists and reports what it leaves.
+        public["clean_plan"] = ownership.clean_plan(merged, _ledgers(), ownership.Host(),
+                                                    merged["clean_remove_user"])
         public["files"] = {
             "config": salt.utils.yaml.safe_dump(render.proxy_config(merged), default_flow_style=False,
                                                 sort_keys=False),
@@ -241,13 +249,92 @@ def validate_pillar(require_master_key=True, parameters=None):
         salt '*' litellm.validate_pillar
     """
     merged, _ = _merged(parameters)
-    errors = schema.validate_settings(merged)
+    errors = schema.validate_settings(merged, _prefix())
     if require_master_key and merged.get("master_key_source", "pillar") == "pillar":
         problem = _master_key_problem(merged)
         if problem:
             errors.append(problem)
+    if not errors:
+        # Only a valid pillar names paths and accounts worth looking up on the host.
+        errors.extend(_once_per_run("ownership", lambda: ownership.problems(merged, _ledgers(), ownership.Host())))
     _raise_if_invalid(errors)
     return True
+
+
+def _ledgers():
+    try:
+        return ownership.load_ledgers(_record_dir(), record.load)
+    except ValueError as exc:
+        raise CommandExecutionError(str(exc)) from None
+
+
+def owned(name=None):
+    """
+    Return what the formula owns for a service (its ledger: the account, group, unit file and
+    directories it created or pillar told it to adopt, with how each came to be owned), and, for the
+    pillar this minion holds now, what an apply would refuse to take over (``problems``).
+    ``litellm.clean`` removes only what the ledger lists.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call litellm.owned
+        salt '*' litellm.owned name=litellm
+    """
+    ledgers = _ledgers()
+    merged, _ = _merged()
+    valid = not schema.validate_settings(merged, _prefix())
+    service = name or (merged.get("service_name") if valid else None) or record.choose(sorted(ledgers), None)
+    entries = sorted(ledgers.get(service, {}).values(), key=ownership._order)
+    problems = ownership.problems(merged, ledgers, ownership.Host()) if valid and service == merged["service_name"] \
+        else []
+    return {"service": service, "ledger": ownership.ledger_path(service, _record_dir()), "owned": entries,
+            "problems": problems}
+
+
+def record_ownership(prune=False, test=False, parameters=None):
+    """
+    Write this deployment's ledger before anything is created: what the apply will create, what
+    pillar adopts, and what the ledger held already (an earlier pillar's directories stay listed
+    while they exist). With ``prune=True`` (after a clean) keep only what still exists, and remove
+    the ledger, and the records directory when it is left empty. Refuses when the pillar would take
+    over something the formula does not own. Used by the ``litellm.ownership_recorded`` state.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call litellm.record_ownership test=True
+    """
+    merged, _ = _valid(parameters)
+    service = merged["service_name"]
+    ledgers, host = _ledgers(), ownership.Host()
+    path = ownership.ledger_path(service, _record_dir())
+    if prune:
+        new = ownership.prune(service, ledgers, host)
+    else:
+        problems = ownership.problems(merged, ledgers, host)
+        if problems:
+            raise CommandExecutionError("Refused:\n  " + "\n  ".join(problems))
+        new = ownership.claim(merged, ledgers, host)
+    old = sorted(ledgers.get(service, {}).values(), key=ownership._order) if os.path.exists(path) else None
+    new_entries = new["owned"] if new else None
+    changed = old != new_entries
+    result = {"ledger": path, "changed": changed, "owned": new_entries or [],
+              "added": [e for e in new_entries or [] if e not in (old or [])],
+              "dropped": [e for e in old or [] if e not in (new_entries or [])]}
+    if not changed or test or __opts__.get("test"):
+        return result
+    directory = _record_dir()
+    if new is None:
+        os.unlink(path)
+        if not os.listdir(directory):
+            os.rmdir(directory)
+    else:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        keys.write_secret_file(path, ownership.text(new))
+    return result
 
 
 def render_config(parameters=None):

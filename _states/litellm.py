@@ -246,3 +246,42 @@ def unit_reset(name):
     else:
         ret["comment"] = f"{unit} is not failed; start-rate counter cleared"
     return ret
+
+
+def _describe(entries):
+    return ", ".join(f"{e['kind']} {e['name']} ({e['how']})" for e in entries)
+
+
+def ownership_recorded(name, prune=False):
+    """
+    Record in the service's ledger what this apply will create and what pillar adopts, before any
+    of it is created (fails, changing nothing, when pillar would take over something the formula
+    does not own). With ``prune: true``, after ``litellm.clean``: keep only what still exists (an
+    account clean kept) and remove the ledger when nothing is left.
+
+    name
+        The service name (the ledger is ``/var/lib/litellm-formula/<name>.owned``).
+
+    .. code-block:: yaml
+
+        litellm-ownership-recorded:
+          litellm.ownership_recorded:
+            - name: litellm
+    """
+    ret = {"name": name, "result": True, "changes": {}, "comment": ""}
+    try:
+        outcome = __salt__["litellm.record_ownership"](prune=prune, test=__opts__["test"])
+    except CommandExecutionError as exc:
+        ret["result"] = False
+        ret["comment"] = str(exc)
+        return ret
+    if not outcome["changed"]:
+        ret["comment"] = f"The ledger {outcome['ledger']} is up to date"
+        return ret
+    changes = {key: _describe(outcome[key]) for key in ("added", "dropped") if outcome[key]}
+    ret["changes"] = changes or {"ledger": "removed"}
+    verb = "Would record" if __opts__["test"] else "Recorded"
+    ret["comment"] = f"{verb} in {outcome['ledger']}: " + "; ".join(f"{k} {v}" for k, v in ret["changes"].items())
+    if __opts__["test"]:
+        ret["result"] = None
+    return ret

@@ -7,3 +7,4 @@ include:
   - .config.clean
   - .package.clean
   - .user.clean
+  - .ownership.clean

@@ -31,7 +31,7 @@ if [ $# -eq 0 ]; then
   echo "test: one full deploy under salt $oldest (container); unit and functional layers under salt $versions" >&2
   "$here/scripts/container.sh" run -- \
     env LITELLM_FORMULA_IN_CONTAINER=1 "$other/bin/python" -m pytest -p no:cacheprovider -q \
-    test/integration/test_deploy.py -k "first_apply or second_apply or stays_secret or clean_leaves" \
+    test/integration/test_deploy.py -k "first_apply or second_apply or stays_secret or clean_removes" \
     || failed=1
   for entry in "${pids[@]}"; do
     version=${entry#*:}

@@ -12,10 +12,9 @@ import os
 
 from .keys import fingerprint, key_source
 from .render import model_backends, paths, proxy_base_url, worker_count
-from .schema import PILLAR_KEY
+from .schema import PILLAR_KEY, RECORD_DIR
 
-# One file per service, in a directory only the formula writes (root only).
-RECORD_DIR = "/var/lib/litellm-formula"
+# One file per service, in a directory only the formula writes (root only): schema.RECORD_DIR.
 FORMAT = 1
 
 

@@ -4,6 +4,7 @@ merge of defaults, per-OS values and pillar. Pure Python: no Salt, no I/O.
 """
 
 import ipaddress
+import posixpath
 import re
 import urllib.parse
 
@@ -68,13 +69,37 @@ REFUSED_EXTRA_CONFIG = {
     "as DATABASE_URL from a secret store instead",
 }
 MASTER_KEY_ENV = "LITELLM_MASTER_KEY"
+# Where the formula keeps its deployment records and ledgers (root only); never a state_dir.
+RECORD_DIR = "/var/lib/litellm-formula"
+# The formula's directories: each its own, named after the service (litellm, litellm-prod, ...),
+# directly under one of these parents. Nothing else is created, re-owned or removed: not a system
+# directory, not its parent, not another package's (ownership.py checks the host as well).
+OWNED_PARENTS = {
+    "install_dir": ("/opt", "/srv", "/usr/local/lib"),
+    "config_dir": ("/etc", "/usr/local/etc"),
+    "state_dir": ("/var/lib",),
+}
+# What pillar may hand over to the formula when it already exists (litellm:adopt).
+ADOPTABLE = ("service_name", "service_user", "service_group", "install_dir", "config_dir", "state_dir")
+# Never a service, user or group name of the formula: the system's own, and neighbours' well-known ones.
+SYSTEM_NAMES = {
+    "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp", "proxy", "www-data",
+    "backup", "list", "irc", "gnats", "nobody", "nogroup", "adm", "tty", "disk", "kmem", "dialout", "cdrom",
+    "floppy", "audio", "video", "plugdev", "users", "staff", "shadow", "utmp", "sudo", "wheel", "operator",
+    "messagebus", "sshd", "ssh", "_apt", "apt", "dpkg", "dbus", "polkitd", "syslog", "cron", "getty", "udev",
+    "init", "systemd", "network", "networking", "salt", "salt-master", "salt-minion", "salt-api", "postgres",
+    "redis", "redis-server", "prometheus", "nginx", "ollama", "litellm-formula",
+}
+UNIT_SUFFIXES = (".service", ".socket", ".target", ".timer", ".mount", ".slice", ".scope", ".path", ".device",
+                 ".swap", ".automount")
 # files/default/{liveness,workarounds}.py, installed into the virtualenv's site-packages by
 # package/install.sls and loaded by LiteLLM as callbacks.
 LIVENESS_CALLBACK = "litellm_formula_liveness.liveness"
 WORKAROUNDS_CALLBACK = "litellm_formula_workarounds.workarounds"
 MASTER_KEY_RE = re.compile(r"^sk-[A-Za-z0-9_\-.]{13,}$")
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-UNIT_RE = re.compile(r"^[A-Za-z0-9@_.\-:]+$")
+UNIT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+PATH_RE = re.compile(r"^(/[A-Za-z0-9._\-]+)+$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?(?:\.post\d+)?$")
 PIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*(?:\[[A-Za-z0-9_,\-]+\])?==[A-Za-z0-9.+!\-]+$")
@@ -122,26 +147,34 @@ def _one_of(allowed):
     return check
 
 
+def _system_name(value):
+    if value in SYSTEM_NAMES or value.startswith("systemd-"):
+        return "a name of the formula's own, not one the system or another service uses"
+    return None
+
+
 def _account(value):
     if value == "root":
         return "an unprivileged account name, not root"
-    return None if NAME_RE.match(value) else "a lowercase account name ([a-z_][a-z0-9_-]*)"
+    if not NAME_RE.match(value):
+        return "a lowercase account name ([a-z_][a-z0-9_-]*)"
+    return _system_name(value)
 
 
 def _unit_name(value):
-    return None if UNIT_RE.match(value) else "a systemd unit name without .service"
+    if not UNIT_RE.match(value) or value.endswith(UNIT_SUFFIXES):
+        return "a systemd unit name without .service (letters, digits, . _ -; no @)"
+    return _system_name(value)
+
+
+def _adopt(value):
+    bad = [item for item in value if item not in ADOPTABLE]
+    return "a list of: " + ", ".join(ADOPTABLE) if bad else None
 
 
 def _absolute_path(value):
     if not value.startswith("/") or value.rstrip("/") == "" or ".." in value.split("/"):
         return "an absolute path, not / and without .."
-    return None
-
-
-def _state_dir(value):
-    problem = _absolute_path(value)
-    if problem or not value.startswith("/var/lib/") or value.rstrip("/") == "/var/lib":
-        return "a directory under /var/lib/ (it is the unit's StateDirectory=)"
     return None
 
 
@@ -255,9 +288,14 @@ SCHEMA = [
     Field("python", str, "interpreter that builds the virtualenv (an OS Python, not under /root, "
           f"Python {'.'.join(map(str, MIN_PYTHON))} or newer)", _interpreter),
     Field("pkgs", list, "OS packages providing Python with venv support", _strings),
-    Field("install_dir", str, "base directory; the virtualenv is <install_dir>/venv", _absolute_path),
-    Field("config_dir", str, "directory of config.yaml and the environment files", _absolute_path),
-    Field("state_dir", str, "the service user's home and StateDirectory (under /var/lib/)", _state_dir),
+    Field("install_dir", str, "the formula's own directory for the virtualenv (<install_dir>/venv): "
+          "/opt/<service_name> when empty; named after the service, directly under /opt, /srv or /usr/local/lib"),
+    Field("config_dir", str, "the formula's own directory for config.yaml and the environment files: "
+          "/etc/<service_name> when empty; named after the service, directly under /etc or /usr/local/etc"),
+    Field("state_dir", str, "the service user's home and StateDirectory=: /var/lib/<service_name> when empty; "
+          "named after the service, directly under /var/lib"),
+    Field("adopt", list, "existing things the formula may take over and then own (clean removes them): any of "
+          + ", ".join(ADOPTABLE) + "; anything else that exists is refused", _adopt),
     Field("environment", dict, "extra environment variables for the proxy (not the reserved ones)"),
     Field("log_level", str, "LITELLM_LOG level (INFO logs every request: about 4 lines each)", _log_level),
     Field("server", str, "HTTP server the proxy runs on: gunicorn, uvicorn or granian (all ship with LiteLLM)",
@@ -478,12 +516,49 @@ def _validate_extra_config(settings, errors):
                       f"{PILLAR_KEY}:models and {PILLAR_KEY}:backends")
 
 
-def validate_settings(settings):
+def _validate_dirs(settings, errors, prefix=""):
+    """Each directory the formula's own: plain path, allowed parent, named after the service."""
+    service = settings.get("service_name")
+    for key, parents in OWNED_PARENTS.items():
+        value = settings.get(key)
+        if not isinstance(value, str):
+            continue
+        # ``prefix`` stands in for / in the functional tests (minion option litellm_path_prefix); the
+        # state directory is systemd's, always under /var/lib.
+        allowed = list(parents) + ([prefix + parent for parent in parents] if prefix and key != "state_dir" else [])
+        path = value.rstrip("/")
+        parent, base = posixpath.split(path)
+        where = f"{PILLAR_KEY}:{key}: got {_show(value)}, expected"
+        example = f"{allowed[0]}/{service}" if isinstance(service, str) else allowed[0] + "/litellm"
+        if not PATH_RE.match(path) or any(part in (".", "..") for part in path.split("/")):
+            errors.append(f"{where} an absolute path of plain characters (letters, digits, . _ -), such as {example}")
+        elif parent not in allowed:
+            errors.append(f"{where} a directory of the formula's own directly under {' or '.join(allowed)} "
+                          f"(such as {example}), never a system directory or its parent")
+        elif path == RECORD_DIR:
+            errors.append(f"{where} a directory other than {RECORD_DIR} (the formula's records)")
+        elif isinstance(service, str) and base != service and not base.startswith(service + "-"):
+            errors.append(f"{where} a directory named after the service ({service} or {service}-...), such as "
+                          f"{example}")
+
+
+def fill_dirs(settings):
+    """Empty directory keys follow the service name: /opt/<name>, /etc/<name>, /var/lib/<name>."""
+    service = settings.get("service_name")
+    if isinstance(service, str):
+        for key, parents in OWNED_PARENTS.items():
+            if settings.get(key) == "":
+                settings[key] = f"{parents[0]}/{service}"
+    return settings
+
+
+def validate_settings(settings, prefix=""):
     """Return the list of problems in merged settings (empty when valid). Never shows secrets."""
     if not isinstance(settings, dict):
         return [f"{PILLAR_KEY}: got {_show(settings)}, expected a mapping"]
     errors = []
     _validate_fields(settings, errors)
+    _validate_dirs(settings, errors, prefix)
     _validate_extra_config(settings, errors)
     if settings.get("master_key_source") == "generate" and settings.get("master_key") not in (None, ""):
         errors.append(f"{PILLAR_KEY}:master_key: set, but master_key_source is generate (the minion keeps its "
@@ -528,5 +603,5 @@ def merge_settings(defaults, os_family, pillar):
     lookup = pillar.pop("lookup", None) or {}
     merged = deep_merge(defaults or {}, os_family or {})
     merged = deep_merge(merged, lookup)
-    return deep_merge(merged, pillar)
+    return fill_dirs(deep_merge(merged, pillar))
 

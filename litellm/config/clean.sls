@@ -10,8 +10,12 @@
 include:
   - {{ sls_service_clean }}
 
-{{ prefix }}-config-clean-config-dir-absent:
+# Only directories the ledger lists.
+{%- for dir in litellm.clean_plan.dirs.config_dir %}
+
+{{ prefix }}-config-clean-config-dir-absent-{{ loop.index }}:
   file.absent:
-    - name: {{ litellm.config_dir }}
+    - name: {{ dir }}
     - require:
       - sls: {{ sls_service_clean }}
+{%- endfor %}

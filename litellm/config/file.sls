@@ -6,9 +6,11 @@
 {%- set prefix = tplroot | replace("/", "-") %}
 {%- set sls_package_install = slsroot ~ '.package.install' %}
 {%- set sls_user_account = slsroot ~ '.user.account' %}
+{%- set sls_ownership = slsroot ~ '.ownership' %}
 {%- from tplroot ~ "/map.jinja" import mapdata as litellm with context %}
 
 include:
+  - {{ sls_ownership }}
   - {{ sls_package_install }}
   - {{ sls_user_account }}
 
@@ -19,6 +21,7 @@ include:
     - group: {{ litellm.service_group }}
     - mode: '0750'
     - require:
+      - sls: {{ sls_ownership }}
       - sls: {{ sls_user_account }}
 
 {{ prefix }}-config-file-config-managed:

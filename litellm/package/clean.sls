@@ -10,9 +10,12 @@
 include:
   - {{ sls_service_clean }}
 
-# The OS Python packages stay: other software may use them.
-{{ prefix }}-package-clean-install-dir-absent:
+# The OS Python packages stay: other software may use them. Only directories the ledger lists.
+{%- for dir in litellm.clean_plan.dirs.install_dir %}
+
+{{ prefix }}-package-clean-install-dir-absent-{{ loop.index }}:
   file.absent:
-    - name: {{ litellm.install_dir }}
+    - name: {{ dir }}
     - require:
       - sls: {{ sls_service_clean }}
+{%- endfor %}

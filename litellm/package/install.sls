@@ -4,9 +4,13 @@
 {%- set tplroot = tpldir.rsplit("/", 1)[0] %}
 {%- set slsroot = tplroot | replace("/", ".") %}
 {%- set prefix = tplroot | replace("/", "-") %}
+{%- set sls_ownership = slsroot ~ '.ownership' %}
 {%- from tplroot ~ "/map.jinja" import mapdata as litellm, parameters with context %}
 {%- set venv = litellm.paths.venv %}
 {%- set pip = litellm.pip %}
+
+include:
+  - {{ sls_ownership }}
 
 {{ prefix }}-package-install-pkg-installed:
   pkg.installed:
@@ -24,6 +28,7 @@
     - name: {{ venv }}
     - python: {{ litellm.python }}
     - require:
+      - sls: {{ sls_ownership }}
       - pkg: {{ prefix }}-package-install-pkg-installed
 {%- endif %}
 {%- if needed.pip %}
@@ -82,7 +87,8 @@
     - group: root
     - mode: '0755'
     - makedirs: true
-{%- if needed.pip %}
     - require:
+      - sls: {{ sls_ownership }}
+{%- if needed.pip %}
       - pip: {{ prefix }}-package-install-pip-installed
 {%- endif %}

@@ -5,6 +5,9 @@
 {%- set slsroot = tplroot | replace("/", ".") %}
 {%- set prefix = tplroot | replace("/", "-") %}
 {%- from tplroot ~ "/map.jinja" import mapdata as litellm with context %}
+{#- Only what the ledger lists (litellm.owned): a unit the formula did not create is never stopped. #}
+{%- set plan = litellm.clean_plan %}
+{%- if plan.unit %}
 
 {{ prefix }}-service-clean-service-dead:
   service.dead:
@@ -13,7 +16,7 @@
 
 {{ prefix }}-service-clean-unit-file-absent:
   file.absent:
-    - name: {{ litellm.paths.unit_file }}
+    - name: {{ plan.unit }}
     - require:
       - service: {{ prefix }}-service-clean-service-dead
 
@@ -22,24 +25,21 @@
     - service.systemctl_reload: []
     - onchanges:
       - file: {{ prefix }}-service-clean-unit-file-absent
+{%- endif %}
 
 {{ prefix }}-service-clean-record-file-absent:
   file.absent:
     - name: {{ litellm.record_file }}
+{%- if plan.unit %}
     - require:
       - service: {{ prefix }}-service-clean-service-dead
-{%- if litellm.record_dir_removable %}
-
-{{ prefix }}-service-clean-record-dir-absent:
-  file.absent:
-    - name: {{ litellm.record_dir }}
-    - require:
-      - file: {{ prefix }}-service-clean-record-file-absent
 {%- endif %}
+{%- for dir in plan.dirs.state_dir %}
 
 # StateDirectory= of the unit (the service user's home).
-{{ prefix }}-service-clean-state-dir-absent:
+{{ prefix }}-service-clean-state-dir-absent-{{ loop.index }}:
   file.absent:
-    - name: {{ litellm.state_dir }}
+    - name: {{ dir }}
     - require:
-      - service: {{ prefix }}-service-clean-service-dead
+      - file: {{ prefix }}-service-clean-record-file-absent
+{%- endfor %}

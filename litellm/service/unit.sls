@@ -4,7 +4,11 @@
 {%- set tplroot = tpldir.rsplit("/", 1)[0] %}
 {%- set slsroot = tplroot | replace("/", ".") %}
 {%- set prefix = tplroot | replace("/", "-") %}
+{%- set sls_ownership = slsroot ~ '.ownership' %}
 {%- from tplroot ~ "/map.jinja" import mapdata as litellm with context %}
+
+include:
+  - {{ sls_ownership }}
 
 {{ prefix }}-service-unit-file-managed:
   file.managed:
@@ -16,6 +20,8 @@
     - user: root
     - group: root
     - mode: '0644'
+    - require:
+      - sls: {{ sls_ownership }}
 
 {{ prefix }}-service-unit-systemd-reloaded:
   module.run:

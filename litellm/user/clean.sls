@@ -10,17 +10,24 @@
 include:
   - {{ sls_service_clean }}
 
-{%- if litellm.clean_remove_user %}
+{#- With clean_remove_user, the account and group the ledger lists (never one the formula did not create). #}
+{%- set plan = litellm.clean_plan %}
+{%- if plan.user %}
 
 {{ prefix }}-user-clean-user-absent:
   user.absent:
-    - name: {{ litellm.service_user }}
+    - name: {{ plan.user }}
     - require:
       - sls: {{ sls_service_clean }}
+{%- endif %}
+{%- if plan.group %}
 
 {{ prefix }}-user-clean-group-absent:
   group.absent:
-    - name: {{ litellm.service_group }}
+    - name: {{ plan.group }}
     - require:
+      - sls: {{ sls_service_clean }}
+{%- if plan.user %}
       - user: {{ prefix }}-user-clean-user-absent
+{%- endif %}
 {%- endif %}

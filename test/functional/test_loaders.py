@@ -22,11 +22,12 @@ SLS = ["litellm", "litellm.clean"] + [
 
 
 def test_settings_merge_defaults_and_pillar_without_the_key(loaders, set_pillar):
-    set_pillar({**GOOD, "bind_port": 4100, "lookup": {"install_dir": "/opt/llm"}})
+    set_pillar({**GOOD, "bind_port": 4100, "lookup": {"install_dir": "/opt/litellm-llm"}})
     settings = loaders.modules.litellm.settings()
     assert settings["bind_port"] == 4100
-    assert settings["install_dir"] == "/opt/llm"
-    assert settings["paths"]["venv"] == "/opt/llm/venv"
+    assert settings["install_dir"] == "/opt/litellm-llm"
+    assert settings["paths"]["venv"] == "/opt/litellm-llm/venv"
+    assert settings["config_dir"] == "/etc/litellm"  # empty in defaults: named after the service
     assert settings["service_user"] == "litellm"
     assert "master_key" not in settings
     assert KEY not in repr(settings)
@@ -52,12 +53,12 @@ def test_every_sls_renders_with_state_ids_that_say_what_they_manage(loaders, set
     assert KEY not in repr(rendered)
 
 
-def test_first_apply_puts_the_fork_safety_pth_where_the_new_venv_will_look(loaders, set_pillar, tmp_path):
-    set_pillar({**GOOD, "install_dir": str(tmp_path / "opt")})
+def test_first_apply_puts_the_fork_safety_pth_where_the_new_venv_will_look(loaders, set_pillar, install_dir):
+    set_pillar({**GOOD, "install_dir": str(install_dir)})
     rendered = loaders.modules.state.show_sls("litellm.package.install")
     assert "litellm-package-install-venv-created" in rendered  # the virtualenv does not exist yet
     version = "%d.%d" % sys.version_info[:2]  # the test venv runs on /usr/bin/python3, as the formula does
-    site = f"{tmp_path}/opt/venv/lib/python{version}/site-packages"
+    site = f"{install_dir}/venv/lib/python{version}/site-packages"
     # The .pth, and the callbacks importable by the names config.yaml gives them.
     for state_id, filename in (("fork-safety-pth", "litellm_formula_fork_safety.pth"),
                                ("liveness-module", "litellm_formula_liveness.py"),
@@ -74,7 +75,7 @@ def test_a_bad_pillar_fails_the_render_naming_the_key(loaders, set_pillar):
 
 def test_every_public_function_is_documented_with_a_cli_example(loaders):
     docs = loaders.modules.sys.doc("litellm")
-    assert len(docs) == 16, sorted(docs)
+    assert len(docs) == 18, sorted(docs)
     for name, doc in docs.items():
         assert doc and "CLI Example:" in doc and "salt" in doc.split("CLI Example:")[1], name
     state_docs = loaders.modules.sys.state_doc("litellm")
@@ -111,11 +112,11 @@ def test_healthy_under_test_mode_waits_for_nothing(loaders, set_pillar, minion_o
     assert "Would wait" in ret.comment
 
 
-def test_the_key_file_is_written_as_rotation_writes_it_and_only_once(loaders, set_pillar, tmp_path):
+def test_the_key_file_is_written_as_rotation_writes_it_and_only_once(loaders, set_pillar, config_dir):
     # Rotation (sdb mode) rewrites the file itself; a byte of difference would make the next apply
     # "change" it and restart the proxy.
-    set_pillar({**GOOD, "config_dir": str(tmp_path)})
-    dest = tmp_path / "master_key.env"
+    set_pillar({**GOOD, "config_dir": str(config_dir)})
+    dest = config_dir / "master_key.env"
     predicted = loaders.modules.litellm.write_master_key(test=True)
     assert predicted == {"changed": None, "file": str(dest), "old": None, "new": keys.fingerprint(KEY)}
     assert not dest.exists()  # test mode wrote nothing
@@ -133,23 +134,23 @@ def test_the_key_file_is_written_as_rotation_writes_it_and_only_once(loaders, se
     assert KEY not in repr(first) + repr(again) + repr(fixed)
 
 
-def test_a_key_is_written_nowhere_but_the_formulas_key_file(loaders, set_pillar, tmp_path):
-    set_pillar({**GOOD, "config_dir": str(tmp_path / "etc")})
-    elsewhere = tmp_path / "not-the-key-file"
+def test_a_key_is_written_nowhere_but_the_formulas_key_file(loaders, set_pillar, config_dir):
+    set_pillar({**GOOD, "config_dir": str(config_dir)})
+    elsewhere = config_dir / "not-the-key-file"
     ret = loaders.states.litellm.master_key_managed(name=str(elsewhere))
     assert ret.result is False and "is not the formula's key file" in ret.comment
     assert not elsewhere.exists()
 
 
-def test_a_generated_key_goes_only_to_the_formulas_key_file_and_is_kept(loaders, set_pillar, tmp_path):
+def test_a_generated_key_goes_only_to_the_formulas_key_file_and_is_kept(loaders, set_pillar, config_dir):
     set_pillar({**{k: v for k, v in GOOD.items() if k != "master_key"}, "master_key_source": "generate",
-                "config_dir": str(tmp_path)})
-    other = tmp_path / "someone-elses-file"
+                "config_dir": str(config_dir)})
+    other = config_dir / "someone-elses-file"
     other.write_text("not a key\n")
     ret = loaders.states.litellm.master_key_generated(name=str(other))
     assert ret.result is False and "is not the formula's key file" in ret.comment
     assert other.read_text() == "not a key\n"
-    dest = tmp_path / "master_key.env"
+    dest = config_dir / "master_key.env"
     made = loaders.states.litellm.master_key_generated(name=str(dest))
     assert made.result is True and made.changes["master_key"] == "generated"
     key = keys.read_env_file_value(str(dest), "LITELLM_MASTER_KEY")
@@ -158,37 +159,37 @@ def test_a_generated_key_goes_only_to_the_formulas_key_file_and_is_kept(loaders,
     assert key not in repr(made) + repr(kept)
 
 
-def test_the_key_may_come_from_lookup(loaders, set_pillar, tmp_path):
+def test_the_key_may_come_from_lookup(loaders, set_pillar, config_dir):
     set_pillar({**{k: v for k, v in GOOD.items() if k != "master_key"}, "lookup": {"master_key": KEY},
-                "config_dir": str(tmp_path)})
-    dest = tmp_path / "master_key.env"
+                "config_dir": str(config_dir)})
+    dest = config_dir / "master_key.env"
     assert loaders.states.litellm.master_key_managed(name=str(dest)).result is True
     assert dest.read_text() == keys.master_key_file_text(KEY)
 
 
-def test_a_weak_key_is_never_written(loaders, set_pillar, tmp_path):
-    set_pillar({**GOOD, "master_key": "sk-1234", "config_dir": str(tmp_path)})
-    dest = tmp_path / "master_key.env"
+def test_a_weak_key_is_never_written(loaders, set_pillar, config_dir):
+    set_pillar({**GOOD, "master_key": "sk-1234", "config_dir": str(config_dir)})
+    dest = config_dir / "master_key.env"
     ret = loaders.states.litellm.master_key_managed(name=str(dest))
     assert ret.result is False and "litellm:master_key" in ret.comment
     assert not dest.exists()
 
 
-def test_an_sdb_uri_that_does_not_resolve_is_refused_not_written(loaders, set_pillar, tmp_path):
+def test_an_sdb_uri_that_does_not_resolve_is_refused_not_written(loaders, set_pillar, config_dir):
     # sdb.get hands back the URI itself when the minion has no such profile.
-    set_pillar({**GOOD, "master_key": "sdb://no_such_profile/litellm", "config_dir": str(tmp_path)})
+    set_pillar({**GOOD, "master_key": "sdb://no_such_profile/litellm", "config_dir": str(config_dir)})
     with pytest.raises(CommandExecutionError, match="did not resolve"):
         loaders.modules.litellm.validate_pillar()
-    ret = loaders.states.litellm.master_key_managed(name=str(tmp_path / "master_key.env"))
+    ret = loaders.states.litellm.master_key_managed(name=str(config_dir / "master_key.env"))
     assert ret.result is False and "did not resolve" in ret.comment
-    assert not (tmp_path / "master_key.env").exists()
+    assert not (config_dir / "master_key.env").exists()
 
 
-def test_an_interpreter_older_than_litellm_needs_fails_the_render(loaders, set_pillar, tmp_path):
+def test_an_interpreter_older_than_litellm_needs_fails_the_render(loaders, set_pillar, tmp_path, install_dir):
     old = tmp_path / "python3.9"
     old.write_text("#!/bin/sh\necho 3.9\n")  # answers the formula's version question as Python 3.9 would
     old.chmod(0o755)
-    set_pillar({**GOOD, "python": str(old), "install_dir": str(tmp_path / "opt")})
+    set_pillar({**GOOD, "python": str(old), "install_dir": str(install_dir)})
     rendered = loaders.modules.state.show_sls("litellm.package.install")
     assert isinstance(rendered, list), rendered
     assert f"litellm:python: {old} is Python 3.9" in "\n".join(rendered)
@@ -214,6 +215,7 @@ def test_the_public_surface_is_exactly_the_functions_meant_to_be_called(loaders)
         "settings", "validate_pillar", "render_config", "render_environment", "models", "install_needed",
         "write_master_key", "deployment", "proxy_status", "journal_tail", "health", "version",
         "master_key_fingerprint", "master_key_age", "rotate_master_key", "ensure_generated_master_key",
+        "owned", "record_ownership",
     }
     for function in ("health", "settings", "rotate_master_key", "proxy_status", "journal_tail", "version"):
         assert "tplroot" not in loaders.modules.sys.argspec(f"litellm.{function}")[f"litellm.{function}"]["args"]

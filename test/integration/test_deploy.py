@@ -368,13 +368,34 @@ def test_a_proxy_that_does_not_come_up_fails_the_apply_with_its_journal(salt_cli
     assert host.prop("ActiveState") == "active"
 
 
-def test_i_clean_leaves_nothing_behind(salt_cli, salt_minion, host):
-    ret = apply(salt_cli, salt_minion, "litellm.clean")
-    assert ret.returncode == 0, failed(ret)
+def test_i_clean_removes_what_the_ledger_lists_and_nothing_else(salt_cli, salt_minion, pillar, deployed_pillar, host):
+    # Pillar names a directory the formula never created: clean leaves it, says so, and fails; what
+    # the ledger lists (the earlier install_dir included) goes.
+    handmade = pathlib.Path("/opt/litellm-handmade")
+    handmade.mkdir()
+    (handmade / "data").write_text("not the formula's\n")
+    ledger = pathlib.Path("/var/lib/litellm-formula/litellm.owned")
+    try:
+        pillar.set({**deployed_pillar, "install_dir": str(handmade)})
+        ret = apply(salt_cli, salt_minion, "litellm.clean")
+        assert ret.returncode != 0
+        assert "litellm:install_dir: the directory /opt/litellm-handmade left in place" in \
+            failed(ret)["litellm-ownership-clean-unowned-left-in-place"]
+        assert (handmade / "data").read_text() == "not the formula's\n"
+    finally:
+        subprocess.run(["rm", "-rf", str(handmade)], check=True)
     assert not UNIT.exists() and not CONFIG.parent.exists() and not VENV.parent.exists()
     assert not pathlib.Path("/var/lib/litellm").exists()
-    assert not pathlib.Path("/var/lib/litellm-formula").exists()  # the deployment record and its directory
+    assert not pathlib.Path("/var/lib/litellm-formula/litellm.json").exists()  # the deployment record
     assert host.run("systemctl", "is-active", SERVICE).stdout.strip() in ("inactive", "unknown")
     assert "litellm --config" not in host.run("ps", "-eo", "args").stdout
     assert host.run("systemctl", "list-unit-files", f"{SERVICE}.service").stdout.count(SERVICE) == 0
-    assert os.system("getent passwd litellm >/dev/null") == 0  # kept unless clean_remove_user
+    # The account stays (clean_remove_user is false), and so does the ledger entry that says it is ours.
+    assert os.system("getent passwd litellm >/dev/null") == 0
+    assert sorted((e["kind"], e["name"]) for e in json.loads(ledger.read_text())["owned"]) == [
+        ("group", "litellm"), ("user", "litellm")]
+    pillar.set({**deployed_pillar, "clean_remove_user": True})
+    ret = apply(salt_cli, salt_minion, "litellm.clean")
+    assert ret.returncode == 0, failed(ret)
+    assert os.system("getent passwd litellm >/dev/null") != 0 and os.system("getent group litellm >/dev/null") != 0
+    assert not pathlib.Path("/var/lib/litellm-formula").exists()  # ledger and records gone: nothing left

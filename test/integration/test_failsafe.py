@@ -64,10 +64,23 @@ def changes(ret):
     return {r["__id__"]: r["changes"] for r in ret.data.values() if r["changes"]}
 
 
+LEDGER = pathlib.Path("/var/lib/litellm-formula/litellm.owned")
+
+
 def digest_of_host():
-    """What a bad apply must not change: the formula's files, and the running process."""
-    files = [CONFIG, CONFIG_DIR / "litellm.env", KEY_FILE, UNIT]
-    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+    """What a bad apply must not change: the formula's files and ledger, the account databases, the
+    unit directory, and who owns the system directories a bad pillar names."""
+    files = [CONFIG, CONFIG_DIR / "litellm.env", KEY_FILE, UNIT, LEDGER, *map(pathlib.Path, (
+        "/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow"))]
+    digest = {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+    for path in ("/usr", "/etc", "/var/lib/dpkg", "/opt", "/srv", "/var/lib", "/tmp/pwned"):
+        try:
+            st = os.stat(path)
+            digest[path] = (st.st_mode, st.st_uid, st.st_gid)
+        except FileNotFoundError:
+            digest[path] = None
+    digest["units"] = sorted(os.listdir("/etc/systemd/system"))
+    return digest
 
 
 def prop(name):
@@ -143,6 +156,18 @@ BAD_PILLARS = [
     ("reserved environment variable", {"environment": {"PORT": "9"}}, "litellm:environment:PORT"),
     ("log level a typo", {"log_level": "VERBOSE"}, "litellm:log_level"),
     ("state_dir outside /var/lib", {"state_dir": "/srv/litellm"}, "litellm:state_dir"),
+    # Host damage and takeovers (README "What the formula owns"): the schema, then the host itself.
+    ("install_dir /usr", {"install_dir": "/usr"}, "litellm:install_dir"),
+    ("config_dir /etc", {"config_dir": "/etc"}, "litellm:config_dir"),
+    ("state_dir /var/lib/dpkg", {"state_dir": "/var/lib/dpkg"}, "litellm:state_dir"),
+    ("service_user nobody", {"service_user": "nobody"}, "litellm:service_user"),
+    ("service_name ssh", {"service_name": "ssh"}, "litellm:service_name"),
+    ("python with a shell command", {"python": "/usr/bin/python3; touch /tmp/pwned"}, "litellm:python"),
+    ("service_name of a unit a package ships (host check)",
+     {"service_name": "apt-daily", "service_user": "apt-daily", "service_group": "apt-daily"},
+     "litellm:service_name"),
+    ("an existing system account, adopted (host check)",
+     {"service_user": "litellm-x", "adopt": ["service_user"]}, "TAKEOVER"),
     ("unknown key (typo)", {"bind_prot": 4001}, "litellm:bind_prot"),
     ("key in extra_config", {"extra_config": {"general_settings": {"master_key": "sk-inline-0123456789abc"}}},
      "litellm:extra_config:general_settings:master_key"),
@@ -155,11 +180,24 @@ BAD_PILLARS = [
 BAD_TABLE = []  # (case, first line of the message) for the closing note
 
 
+@pytest.fixture
+def system_account():
+    """An account of the distribution's range (uid below 100) that pillar then tries to adopt."""
+    subprocess.run(["useradd", "--system", "--uid", "77", "--no-create-home", "litellm-x"], check=True)
+    try:
+        yield "litellm-x"
+    finally:
+        subprocess.run(["userdel", "litellm-x"], check=False)
+
+
 @pytest.mark.parametrize(("case", "change", "key"), BAD_PILLARS, ids=[c[0] for c in BAD_PILLARS])
 def test_bad_pillar_fails_naming_the_key_and_changes_nothing(salt_cli, salt_minion, pillar, deployed, fleet, case,
-                                                             change, key):
+                                                             change, key, request):
     change = json.loads(json.dumps(change).replace("BACKEND0", fleet.members[0].url)
                         .replace("BACKEND1", fleet.members[1].url))
+    if key == "TAKEOVER":
+        request.getfixturevalue("system_account")
+        key = "litellm:service_user"
     before, pid = digest_of_host(), prop("MainPID")
     pillar.set({**deployed, **change})
     try:
@@ -177,6 +215,36 @@ def test_bad_pillar_fails_naming_the_key_and_changes_nothing(salt_cli, salt_mini
     assert chat(deployed["bind_port"])[0] == 200
     line = next(line.strip() for line in text.splitlines() if line.strip().startswith(key + ":"))
     BAD_TABLE.append((case, line))
+
+
+def test_an_existing_directory_is_refused_until_adopted_then_owned(salt_cli, salt_minion, pillar, deployed):
+    # What another tool left (the Ansible role's config directory, say): refused as it is, taken over
+    # only when pillar adopts it, and from then on in the ledger (the module's clean removes it).
+    handmade = pathlib.Path("/etc/litellm-legacy")
+    handmade.mkdir(mode=0o755)
+    (handmade / "notes.txt").write_text("left by another tool\n")
+    moved = {**deployed, "config_dir": str(handmade)}
+    try:
+        before, pid = digest_of_host(), prop("MainPID")
+        pillar.set(moved)
+        ret = apply(salt_cli, salt_minion)
+        assert ret.returncode != 0 and isinstance(ret.data, list), "no state may run"
+        assert (f"litellm:config_dir: the directory {handmade} exists and was not created by this formula"
+                in "\n".join(ret.data))
+        assert digest_of_host() == before and prop("MainPID") == pid
+        assert stat.S_IMODE(handmade.stat().st_mode) == 0o755 and handmade.stat().st_gid == 0
+        pillar.set({**moved, "adopt": ["config_dir"]})
+        ret = apply(salt_cli, salt_minion)
+        assert ret.returncode == 0, failed(ret)
+        assert chat(deployed["bind_port"])[0] == 200
+        owned = salt_minion.salt_call_cli(timeout=60).run("litellm.owned").data
+        how = {entry["name"]: entry["how"] for entry in owned["owned"] if entry["kind"] == "dir"}
+        assert how[str(handmade)] == "adopted" and how[str(CONFIG_DIR)] == "created", how
+        assert owned["problems"] == []
+        assert (handmade / "notes.txt").exists()  # adopted, not emptied
+    finally:
+        pillar.set(deployed)
+        assert apply(salt_cli, salt_minion).returncode == 0
 
 
 def test_bad_input_table_is_recorded(record_figure):
