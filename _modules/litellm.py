@@ -177,7 +177,9 @@ def settings(validate=True, parameters=None):
         salt-call litellm.settings
     """
     merged, given = _valid(parameters) if validate else _merged(parameters)
-    public = {key: value for key, value in merged.items() if key != "master_key"}
+    # No secret leaves: environment values hidden, extra_config's secrets as references, pip
+    # credentials masked (the files that hold them are written by states, root only).
+    public = render.redacted(merged)
     if validate:
         public.update(render.derived(merged, __grains__.get("num_cpus"), __grains__.get("mem_total")))
         deployed = record.build(merged, given["pillar"], __grains__.get("num_cpus"), __grains__.get("mem_total"),
@@ -190,7 +192,6 @@ def settings(validate=True, parameters=None):
         public["files"] = {
             "config": salt.utils.yaml.safe_dump(render.proxy_config(merged), default_flow_style=False,
                                                 sort_keys=False),
-            "environment": render.env_file_text(render.service_environment(merged)),
             "record": record.text(deployed),
         }
     return public
@@ -212,13 +213,31 @@ def _once_per_run(name, compute):
     return value
 
 
-def _resolved_master_key(merged):
-    """The key pillar gives, an ``sdb://`` URI resolved once per state run: the value validated at
-    render time is the value the key file's state writes."""
-    ref = merged.get("master_key")
+def _resolved(ref):
+    """``ref`` itself, or for an ``sdb://`` URI its value, resolved once per state run: the value
+    validated at render time is the value the state writes."""
     if not isinstance(ref, str) or not ref.startswith("sdb://"):
         return ref
     return _once_per_run(f"sdb:{ref}", lambda: __salt__["sdb.get"](ref))
+
+
+def _resolved_master_key(merged):
+    return _resolved(merged.get("master_key"))
+
+
+def _secret_problems(merged):
+    """Every secret-bearing value given as an ``sdb://`` URI must resolve, to a single line."""
+    problems = []
+    for where, value in render.secret_references(merged):
+        if not value.startswith("sdb://"):
+            continue
+        resolved = _resolved(value)
+        if not isinstance(resolved, (str, int, float)) or str(resolved).startswith("sdb://") or resolved == "":
+            problems.append(f"{schema.PILLAR_KEY}:{where}: {value} did not resolve (is its sdb profile configured "
+                            "on this minion?)")
+        elif "\n" in str(resolved) or "\r" in str(resolved):
+            problems.append(f"{schema.PILLAR_KEY}:{where}: {value} resolves to more than one line")
+    return problems
 
 
 def _master_key_problem(merged):
@@ -254,6 +273,8 @@ def validate_pillar(require_master_key=True, parameters=None):
         problem = _master_key_problem(merged)
         if problem:
             errors.append(problem)
+    if not errors:
+        errors.extend(_secret_problems(merged))
     if not errors:
         # Only a valid pillar names paths and accounts worth looking up on the host.
         errors.extend(_once_per_run("ownership", lambda: ownership.problems(merged, _ledgers(), ownership.Host())))
@@ -352,7 +373,9 @@ def render_config(parameters=None):
 
 def render_environment(parameters=None):
     """
-    Return the text of the service's (non-secret) environment file as pillar makes it.
+    Return the service's environment file as pillar makes it, with every value from pillar
+    (``environment``, and the secrets moved out of ``extra_config``) hidden: the file itself is
+    written root-only by the ``litellm.secret_file_managed`` state.
 
     CLI Example:
 
@@ -360,7 +383,10 @@ def render_environment(parameters=None):
 
         salt-call litellm.render_environment
     """
-    return settings(parameters=parameters)["files"]["environment"]
+    merged, _ = _valid(parameters)
+    env = render.service_environment(merged)
+    own = set(render.service_environment({**merged, "environment": {}, "extra_config": {}}))
+    return render.env_file_text({name: value if name in own else "(hidden)" for name, value in env.items()})
 
 
 def models(parameters=None):
@@ -448,6 +474,62 @@ def write_master_key(path=None, test=False):
     if same or test:
         return {**result, "changed": None if not same else False}
     keys.write_secret_file(target, keys.master_key_file_text(key))
+    return {**result, "changed": True}
+
+
+def _secret_file(content, desired):
+    """``(path, text, names)`` of a root-only file whose text holds secrets (sdb:// resolved)."""
+    where = render.paths(desired)
+    if content == "environment":
+        env = {name: str(_resolved(value)) for name, value in render.service_environment(desired).items()}
+        text = "# Managed by Salt (litellm-formula). The master key lives in master_key.env.\n" + render.env_file_text(env)
+        return where["env_file"], text, env
+    if content == "pip_config":
+        pip = dict(desired["pip"])
+        pip["index_url"] = _resolved(pip.get("index_url") or "")
+        for key in ("extra_index_urls", "find_links"):
+            pip[key] = [_resolved(url) for url in pip.get(key) or []]
+        settings_of = {"index-url": pip["index_url"], "extra-index-url": pip["extra_index_urls"],
+                       "find-links": pip["find_links"], "no-index": pip["no_index"]}
+        return where["pip_config"], render.pip_config_text(pip), settings_of
+    raise CommandExecutionError(f"content: got {content!r}, expected environment or pip_config")
+
+
+def write_secret_file(content, path=None, test=False):
+    """
+    Write one of the formula's root-only files that hold secrets from pillar: ``environment`` (the
+    service's environment file: ``environment`` values and the secrets moved out of
+    ``extra_config``) or ``pip_config`` (``<install_dir>/pip.conf``: every package source, index
+    credentials included, so none is on pip's command line). ``sdb://`` values are resolved once per
+    state run. Atomic, root, mode 0600; ``path`` must be the formula's file. Returns the file, whether
+    it changed and the names of what changed, never a value. Used by the
+    ``litellm.secret_file_managed`` state.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call litellm.write_secret_file environment test=True
+    """
+    desired = _once_per_run("desired", lambda: _valid()[0])
+    problems = _secret_problems(desired)
+    if problems:
+        raise CommandExecutionError("\n".join(problems))
+    target, text, values = _secret_file(content, desired)
+    if path is not None and path != target:
+        raise CommandExecutionError(f"{path} is not the formula's {content} file ({target}): refusing to write there")
+    same = keys.secret_file_is(target, text)
+    if content == "environment":
+        old = keys.env_file_values(target)
+        changed_names = sorted({name for name in values if old.get(name) != values[name]} | (set(old) - set(values)))
+    else:
+        changed_names = [] if same else sorted(values)
+    result = {"file": target, "names": changed_names}
+    if same or test:
+        return {**result, "changed": None if not same else False}
+    # pip.conf lives in install_dir, which the virtualenv state makes on a first apply.
+    os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+    keys.write_secret_file(target, text)
     return {**result, "changed": True}
 
 

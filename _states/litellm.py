@@ -285,3 +285,37 @@ def ownership_recorded(name, prune=False):
     if __opts__["test"]:
         ret["result"] = None
     return ret
+
+
+def secret_file_managed(name, content):
+    """
+    Make sure the formula's root-only file ``name`` holds ``content`` as pillar makes it:
+    ``environment`` (the service's environment file, with ``environment`` values and the secrets
+    moved out of ``extra_config``) or ``pip_config`` (``pip.conf`` with every package source, index
+    credentials included). ``sdb://`` values are resolved once per apply. The return names what
+    changed (variable names), never a value, and shows no diff.
+
+    .. code-block:: yaml
+
+        litellm-environment:
+          litellm.secret_file_managed:
+            - name: /etc/litellm/litellm.env
+            - content: environment
+    """
+    ret = {"name": name, "result": True, "changes": {}, "comment": ""}
+    try:
+        outcome = __salt__["litellm.write_secret_file"](content, name, test=__opts__["test"])
+    except CommandExecutionError as exc:
+        ret["result"] = False
+        ret["comment"] = str(exc)
+        return ret
+    if outcome["changed"] is False:
+        ret["comment"] = f"{name} is up to date (root only, 0600)"
+        return ret
+    ret["changes"] = {"changed": outcome["names"] or ["mode or owner"], "values": "hidden"}
+    if outcome["changed"] is None:
+        ret["result"] = None
+        ret["comment"] = f"Would write {name} (root only, 0600): {', '.join(ret['changes']['changed'])}"
+    else:
+        ret["comment"] = f"Wrote {name} (root only, 0600): {', '.join(ret['changes']['changed'])}"
+    return ret

@@ -143,3 +143,19 @@ def read_env_file_value(path, name):
     return None
 
 
+def env_file_values(path):
+    """``{name: value}`` of an environment file the formula wrote (``NAME="escaped"`` lines); empty when
+    missing or unreadable. Used to say which names an apply changes, never to show a value."""
+    values = {}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                name, sep, value = line.rstrip("\n").partition("=")
+                if not sep or name.startswith("#"):
+                    continue
+                if len(value) >= 2 and value[0] == value[-1] == '"':
+                    value = value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+                values[name] = value
+    except (OSError, UnicodeDecodeError):
+        return {}
+    return values

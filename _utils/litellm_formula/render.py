@@ -4,6 +4,7 @@ Pure Python: no Salt, no I/O.
 """
 
 import ipaddress
+import re
 import shlex
 import urllib.parse
 
@@ -20,6 +21,113 @@ from .schema import (
     deep_merge,
     normalize_backend,
 )
+
+# extra_config values that are secrets: under a key named like one, an sdb:// URI, or a URL with a
+# password. config.yaml gets `os.environ/<NAME>` instead (LiteLLM resolves it at load, anywhere in the
+# file), and the value goes to the root-only environment file (docs/secrets.md).
+SECRET_NAME_RE = re.compile(r"(?i)(pass(word|wd)?|secret|token|api_?key|private_?key|access_?key|credential|"
+                            r"auth|(^|_)key$)")
+SECRET_ENV_PREFIX = "LITELLM_FORMULA_SECRET_"
+ENV_REF = "os.environ/"
+
+
+def url_has_password(value):
+    try:
+        parts = urllib.parse.urlsplit(value)
+        return bool(parts.scheme and parts.netloc and parts.password)
+    except ValueError:
+        return False
+
+
+def is_secret(key, value):
+    """Whether an extra_config value under ``key`` is a secret (strings only; a reference is not)."""
+    if not isinstance(value, str) or value.startswith(ENV_REF):
+        return False
+    if value.startswith("sdb://") or url_has_password(value):
+        return True
+    return isinstance(key, str) and bool(SECRET_NAME_RE.search(key))
+
+
+def _env_name(path):
+    return SECRET_ENV_PREFIX + "_".join(re.sub(r"[^A-Za-z0-9]", "_", str(part)).upper() for part in path)
+
+
+def split_secrets(extra_config):
+    """``(extra_config with every secret replaced by os.environ/<NAME>, {NAME: secret})``. Strings in a
+    list are left alone: LiteLLM resolves references only as mapping values (the schema refuses a
+    secret there)."""
+    secrets = {}
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            out = {}
+            for key, value in node.items():
+                if is_secret(key, value):
+                    name = _env_name(path + [key])
+                    secrets[name] = value
+                    out[key] = ENV_REF + name
+                else:
+                    out[key] = walk(value, path + [key])
+            return out
+        if isinstance(node, list):
+            return [walk(item, path + [index]) if isinstance(item, dict) else item for index, item in enumerate(node)]
+        return node
+
+    return walk(extra_config or {}, []), secrets
+
+
+def secret_references(settings):
+    """``[(pillar key, value)]`` of every value that may hold a secret (each may be an sdb:// URI)."""
+    found = [(f"environment:{name}", str(value)) for name, value in sorted((settings.get("environment") or {}).items())]
+    moved = split_secrets(settings.get("extra_config"))[1]
+    found += [(f"extra_config ({name})", value) for name, value in moved.items()]
+    pip = settings.get("pip") or {}
+    if pip.get("index_url"):
+        found.append(("pip:index_url", pip["index_url"]))
+    found += [(f"pip:extra_index_urls:{index}", url) for index, url in enumerate(pip.get("extra_index_urls") or [])]
+    found += [(f"pip:find_links:{index}", url) for index, url in enumerate(pip.get("find_links") or [])]
+    return found
+
+
+def redacted(settings):
+    """Settings safe to return (the master key apart): environment values hidden, extra_config with
+    its secrets as references, credentials in pip URLs hidden; sdb:// URIs (names, not values) kept."""
+    def hide(value):
+        if isinstance(value, str) and value.startswith("sdb://"):
+            return value
+        if isinstance(value, str) and url_has_password(value):
+            parts = urllib.parse.urlsplit(value)
+            netloc = f"{parts.username}:****@" + parts.netloc.rsplit("@", 1)[1]
+            return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+        return value
+
+    public = {key: value for key, value in settings.items() if key != "master_key"}
+    public["environment"] = {name: hide(value) if str(value).startswith("sdb://") else "(hidden)"
+                             for name, value in (settings.get("environment") or {}).items()}
+    public["extra_config"] = split_secrets(settings.get("extra_config"))[0]
+    pip = dict(settings.get("pip") or {})
+    for key in ("index_url",):
+        if pip.get(key):
+            pip[key] = hide(pip[key])
+    for key in ("extra_index_urls", "find_links"):
+        pip[key] = [hide(url) for url in pip.get(key) or []]
+    public["pip"] = pip
+    return public
+
+
+def pip_config_text(pip):
+    """pip.conf for the formula's installs: every package source (credentials included) lives here,
+    root only, never on pip's command line or in the rendered SLS. ``pip``: resolved values."""
+    lines = ["# Managed by Salt (litellm-formula): pillar litellm:pip", "[global]"]
+    if pip.get("index_url"):
+        lines.append(f"index-url = {pip['index_url']}")
+    for key, name in (("extra_index_urls", "extra-index-url"), ("find_links", "find-links")):
+        if pip.get(key):
+            lines.append(f"{name} =")
+            lines.extend(f"    {value}" for value in pip[key])
+    if pip.get("no_index"):
+        lines.append("no-index = true")
+    return "\n".join(lines) + "\n"
 
 
 def deployment_id(model_name, backend):
@@ -78,7 +186,7 @@ def proxy_config(settings):
         },
         "litellm_settings": {"telemetry": False},
     }
-    config = deep_merge(config, settings.get("extra_config") or {})
+    config = deep_merge(config, split_secrets(settings.get("extra_config"))[0])
     ours = [WORKAROUNDS_CALLBACK] + ([LIVENESS_CALLBACK] if health["enabled"] else [])
     # Kept when extra_config brings callbacks of its own (a list replaces a list in the merge).
     theirs = config["litellm_settings"].get("callbacks") or []
@@ -108,6 +216,8 @@ def service_environment(settings):
         "LITELLM_FORMULA_PROBE_TIMEOUT": str(settings["health_check"]["timeout"]),
     }
     env.update({name: str(value) for name, value in sorted((settings.get("environment") or {}).items())})
+    # extra_config's secrets, which config.yaml references by these names.
+    env.update(sorted(split_secrets(settings.get("extra_config"))[1].items()))
     return env
 
 
@@ -150,6 +260,7 @@ def paths(settings):
     return {
         "venv": f"{install_dir}/venv",
         "check_config": f"{install_dir}/libexec/check-config.py",
+        "pip_config": f"{install_dir}/pip.conf",
         "config_file": f"{config_dir}/config.yaml",
         "env_file": f"{config_dir}/litellm.env",
         "master_key_file": f"{config_dir}/master_key.env",

@@ -231,7 +231,7 @@ def _no_newline(value):
 
 
 def _pip_index(value):
-    if value == "":
+    if value == "" or value.startswith("sdb://"):
         return None
     return None if urllib.parse.urlsplit(value).scheme in ("http", "https", "file") else "an http(s) or file URL"
 
@@ -281,7 +281,8 @@ SCHEMA = [
     Field("version", str, "exact LiteLLM release installed into the virtualenv", _version),
     Field("extra_pip_packages", list, "extra pinned packages for the virtualenv", _pins),
     Field("pip", dict, "pip source settings"),
-    Field("pip:index_url", str, "package index URL ('' = pip's default)", _pip_index),
+    Field("pip:index_url", str, "package index URL ('' = pip's default); may hold credentials or be sdb://",
+          _pip_index, secret=True),
     Field("pip:extra_index_urls", list, "additional package index URLs", _strings),
     Field("pip:find_links", list, "local directories or URLs holding wheels (air-gapped installs)", _strings),
     Field("pip:no_index", bool, "install only from find_links"),
@@ -498,7 +499,7 @@ def _validate_environment(settings, errors):
         where = f"{PILLAR_KEY}:environment:{name}"
         if not isinstance(name, str) or not ENV_NAME_RE.match(name):
             errors.append(f"{where}: expected a variable name ([A-Za-z_][A-Za-z0-9_]*)")
-        elif name.upper() in RESERVED_ENV:
+        elif name.upper() in RESERVED_ENV or name.upper().startswith("LITELLM_FORMULA_"):
             errors.append(f"{where}: reserved (the formula sets it from its own pillar key)")
         elif not isinstance(value, (str, int, float)) or isinstance(value, bool) or "\n" in str(value):
             errors.append(f"{where}: expected a single-line string or number")
@@ -511,6 +512,9 @@ def _validate_extra_config(settings, errors):
     for (section, key), why in sorted(REFUSED_EXTRA_CONFIG.items()):
         if isinstance(extra.get(section), dict) and key in extra[section]:
             errors.append(f"{PILLAR_KEY}:extra_config:{section}:{key}: refused: {why}")
+    for where in _secrets_in_lists(extra, [f"{PILLAR_KEY}:extra_config"]):
+        errors.append(f"{where}: refused: a secret (sdb:// or a URL with a password) in a list cannot be kept out "
+                      "of config.yaml; put it in environment and write os.environ/<NAME> here")
     if "model_list" in extra:
         errors.append(f"{PILLAR_KEY}:extra_config:model_list: refused: the formula builds it from "
                       f"{PILLAR_KEY}:models and {PILLAR_KEY}:backends")
@@ -550,6 +554,23 @@ def fill_dirs(settings):
             if settings.get(key) == "":
                 settings[key] = f"{parents[0]}/{service}"
     return settings
+
+
+def _secrets_in_lists(node, path, in_list=False):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _secrets_in_lists(value, path + [str(key)])
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from _secrets_in_lists(item, path + [str(index)], in_list=True)
+    elif in_list and isinstance(node, str):
+        credentials = False
+        try:
+            credentials = bool(urllib.parse.urlsplit(node).password)
+        except ValueError:
+            pass
+        if node.startswith("sdb://") or credentials:
+            yield ":".join(path)
 
 
 def validate_settings(settings, prefix=""):

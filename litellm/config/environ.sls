@@ -12,17 +12,13 @@
 include:
   - {{ sls_config_file }}
 
-# Root-only: systemd reads environment files before it drops privileges.
+# Root-only: systemd reads environment files before it drops privileges. Written by the module, like
+# the key: pillar's environment values and extra_config's secrets (sdb:// resolved) appear in no
+# rendered SLS, diff or state return (names only).
 {{ prefix }}-config-environ-env-file-managed:
-  file.managed:
+  litellm.secret_file_managed:
     - name: {{ litellm.paths.env_file }}
-    - source: salt://{{ tplroot }}/files/default/litellm.env.jinja
-    - template: jinja
-    - context:
-        tplroot: {{ tplroot }}
-    - user: root
-    - group: root
-    - mode: '0600'
+    - content: environment
     - require:
       - file: {{ prefix }}-config-file-config-dir-managed
 

@@ -18,6 +18,7 @@
 # What pillar names but the formula did not create: never removed, and the clean says so.
 {{ prefix }}-ownership-clean-unowned-left-in-place:
   test.fail_without_changes:
-    - name: {{ litellm.clean_plan.left | join('; ') | json }}
+    - name: left in place
+    - comment: {{ litellm.clean_plan.left | join('; ') | json }}
     - order: last
 {%- endif %}

@@ -5,12 +5,13 @@
 {%- set slsroot = tplroot | replace("/", ".") %}
 {%- set prefix = tplroot | replace("/", "-") %}
 {%- set sls_ownership = slsroot ~ '.ownership' %}
+{%- set sls_package_source = slsroot ~ '.package.source' %}
 {%- from tplroot ~ "/map.jinja" import mapdata as litellm, parameters with context %}
 {%- set venv = litellm.paths.venv %}
-{%- set pip = litellm.pip %}
 
 include:
   - {{ sls_ownership }}
+  - {{ sls_package_source }}
 
 {{ prefix }}-package-install-pkg-installed:
   pkg.installed:
@@ -31,26 +32,18 @@ include:
       - sls: {{ sls_ownership }}
       - pkg: {{ prefix }}-package-install-pkg-installed
 {%- endif %}
+
 {%- if needed.pip %}
 
 {{ prefix }}-package-install-pip-installed:
   pip.installed:
     - pkgs: {{ litellm.pip_requirements | json }}
     - bin_env: {{ venv }}
-{%- if pip.index_url %}
-    - index_url: {{ pip.index_url }}
-{%- endif %}
-{%- if pip.extra_index_urls %}
-    - extra_index_url: {{ pip.extra_index_urls | join(' ') }}
-{%- endif %}
-{%- if pip.find_links %}
-    - find_links: {{ pip.find_links | join(' ') }}
-{%- endif %}
-{%- if pip.no_index %}
-    - no_index: true
-{%- endif %}
+    - env_vars:
+        PIP_CONFIG_FILE: {{ litellm.paths.pip_config }}
     - require:
       - pkg: {{ prefix }}-package-install-pkg-installed
+      - sls: {{ sls_package_source }}
 {%- if needed.venv %}
       - litellm: {{ prefix }}-package-install-venv-created
 {%- endif %}

@@ -75,7 +75,7 @@ def test_a_bad_pillar_fails_the_render_naming_the_key(loaders, set_pillar):
 
 def test_every_public_function_is_documented_with_a_cli_example(loaders):
     docs = loaders.modules.sys.doc("litellm")
-    assert len(docs) == 18, sorted(docs)
+    assert len(docs) == 19, sorted(docs)
     for name, doc in docs.items():
         assert doc and "CLI Example:" in doc and "salt" in doc.split("CLI Example:")[1], name
     state_docs = loaders.modules.sys.state_doc("litellm")
@@ -215,7 +215,7 @@ def test_the_public_surface_is_exactly_the_functions_meant_to_be_called(loaders)
         "settings", "validate_pillar", "render_config", "render_environment", "models", "install_needed",
         "write_master_key", "deployment", "proxy_status", "journal_tail", "health", "version",
         "master_key_fingerprint", "master_key_age", "rotate_master_key", "ensure_generated_master_key",
-        "owned", "record_ownership",
+        "owned", "record_ownership", "write_secret_file",
     }
     for function in ("health", "settings", "rotate_master_key", "proxy_status", "journal_tail", "version"):
         assert "tplroot" not in loaders.modules.sys.argspec(f"litellm.{function}")[f"litellm.{function}"]["args"]
@@ -267,3 +267,50 @@ def test_ip_firewall_can_be_turned_off(loaders, set_pillar, tmp_path):
     loaders.modules.cp.get_template("salt://litellm/files/default/litellm.service.jinja", str(dest),
                                     template="jinja", tplroot="litellm")
     assert "IPAddress" not in dest.read_text()
+
+
+SECRETS = ["env-s3cret-1", "extra-s3cret-2", "pip-s3cret-3"]
+WITH_SECRETS = {**GOOD, "environment": {"VENDOR_API_TOKEN": SECRETS[0], "HTTP_TIMEOUT": "30"},
+                "extra_config": {"litellm_settings": {"cache_params": {"password": SECRETS[1], "ttl": 60}}},
+                "pip": {"index_url": f"https://pipuser:{SECRETS[2]}@pypi.example/simple"}}
+
+
+def test_secrets_beyond_the_key_appear_in_no_render_return_or_diff(loaders, set_pillar, config_dir, install_dir):
+    set_pillar({**WITH_SECRETS, "config_dir": str(config_dir), "install_dir": str(install_dir)})
+    shown = repr(loaders.modules.state.show_sls("litellm")) + repr(loaders.modules.litellm.settings()) + \
+        loaders.modules.litellm.render_environment() + loaders.modules.litellm.render_config()
+    assert not [secret for secret in SECRETS if secret in shown]
+    assert "os.environ/LITELLM_FORMULA_SECRET_LITELLM_SETTINGS_CACHE_PARAMS_PASSWORD" in shown
+    env_file = config_dir / "litellm.env"
+    made = loaders.states.litellm.secret_file_managed(name=str(env_file), content="environment")
+    assert made.result is True and made.changes["values"] == "hidden"
+    assert {"VENDOR_API_TOKEN", "HTTP_TIMEOUT", "LITELLM_FORMULA_SECRET_LITELLM_SETTINGS_CACHE_PARAMS_PASSWORD"} <= \
+        set(made.changes["changed"])
+    text = env_file.read_text()
+    assert f'VENDOR_API_TOKEN="{SECRETS[0]}"' in text and SECRETS[1] in text
+    assert env_file.stat().st_mode & 0o777 == 0o600 and env_file.stat().st_uid == 0
+    again = loaders.states.litellm.secret_file_managed(name=str(env_file), content="environment")
+    assert again.result is True and again.changes == {}
+    pip_conf = install_dir / "pip.conf"
+    pip = loaders.states.litellm.secret_file_managed(name=str(pip_conf), content="pip_config")
+    assert pip.result is True and f"index-url = https://pipuser:{SECRETS[2]}@pypi.example/simple" in \
+        pip_conf.read_text()
+    assert pip_conf.stat().st_mode & 0o777 == 0o600
+    assert not [secret for secret in SECRETS if secret in repr(made) + repr(again) + repr(pip)]
+
+
+def test_a_secret_file_is_written_only_at_the_formulas_path(loaders, set_pillar, config_dir):
+    set_pillar({**WITH_SECRETS, "config_dir": str(config_dir)})
+    elsewhere = config_dir / "elsewhere.env"
+    ret = loaders.states.litellm.secret_file_managed(name=str(elsewhere), content="environment")
+    assert ret.result is False and "is not the formula's environment file" in ret.comment
+    assert not elsewhere.exists()
+
+
+def test_an_environment_value_from_an_sdb_uri_that_does_not_resolve_is_refused(loaders, set_pillar, config_dir):
+    set_pillar({**GOOD, "config_dir": str(config_dir), "environment": {"VENDOR_API_TOKEN": "sdb://nowhere/token"}})
+    with pytest.raises(CommandExecutionError, match="litellm:environment:VENDOR_API_TOKEN: sdb://nowhere/token did "
+                                                    "not resolve"):
+        loaders.modules.litellm.validate_pillar()
+    ret = loaders.states.litellm.secret_file_managed(name=str(config_dir / "litellm.env"), content="environment")
+    assert ret.result is False and not (config_dir / "litellm.env").exists()

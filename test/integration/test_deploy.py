@@ -6,18 +6,22 @@ a clean host, the first deployment, traffic, a no-op re-apply, secrets, failover
 then applied pillar change, and finally `litellm.clean`.
 """
 
+import contextlib
 import hashlib
 import json
 import os
 import pathlib
+import secrets
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
 import yaml
-from conftest import MASTER_KEY, SERVICE, base_pillar
+from conftest import MASTER_KEY, SERVICE, WHEELS, base_pillar
 from helpers import REPO, free_port, http, unit_pids, wait_for_port
+from wheel_index import WheelIndex
 
 pytestmark = pytest.mark.integration
 
@@ -321,22 +325,62 @@ def _previous_release():
     return next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("# previous:"))
 
 
-def test_version_change_downgrades_and_upgrades_with_one_restart_each(salt_cli, salt_minion, pillar, host):
+def test_version_change_downgrades_and_upgrades_with_one_restart_each(salt_cli, salt_master, salt_minion, pillar,
+                                                                      host):
+    # Both installs go through a package index that wants a password (test/wheel_index.py), given in
+    # pillar as pip:index_url: the password must reach pip, and nothing else.
     new = test_e_test_mode_predicts_changes_and_changes_nothing.new_pillar
     default = _settings_defaults()["version"]
-    for version in (_previous_release(), default):
-        pid = host.main_pid()
-        time.sleep(1.1)
-        since = host.now()
-        pillar.set({**new, "version": version})
-        ret = apply(salt_cli, salt_minion, "litellm")
-        assert ret.returncode == 0, failed(ret)
-        installed = host.run(str(VENV / "bin/python"), "-c",
-                             "import importlib.metadata as m; print(m.version('litellm'))").stdout.strip()
-        assert installed == version
-        assert host.starts_since(since) == 1
-        assert host.main_pid() not in (0, pid)
-        assert http("GET", f"http://127.0.0.1:{new['bind_port']}/v1/models", headers=auth())[0] == 200
+    password = "pipS3cret" + secrets.token_hex(8)
+    seen = []
+    with WheelIndex(WHEELS, "pipuser", password) as index:
+        url = index.url.replace("http://", f"http://pipuser:{password}@")
+        for version in (_previous_release(), default):
+            pid = host.main_pid()
+            time.sleep(1.1)
+            since = host.now()
+            pillar.set({**new, "version": version, "pip": {"index_url": url}})
+            with _sampling_ps() as ps:
+                ret = apply(salt_cli, salt_minion, "litellm")
+            seen.append(json.dumps(ret.data) + ret.stdout + ret.stderr + "\n".join(ps))
+            assert ret.returncode == 0, failed(ret)
+            installed = host.run(str(VENV / "bin/python"), "-c",
+                                 "import importlib.metadata as m; print(m.version('litellm'))").stdout.strip()
+            assert installed == version
+            assert host.starts_since(since) == 1
+            assert host.main_pid() not in (0, pid)
+            assert http("GET", f"http://127.0.0.1:{new['bind_port']}/v1/models", headers=auth())[0] == 200
+    assert index.authorized > 0 and index.refused == 0, "pip did not use the pillar's index credentials"
+    pip_conf = VENV.parent / "pip.conf"
+    assert password in pip_conf.read_text() and oct(pip_conf.stat().st_mode & 0o777) == "0o600"
+    logs = "".join(pathlib.Path(d.config["log_file"]).read_text(errors="replace") for d in (salt_minion, salt_master))
+    jobs = b"".join(p.read_bytes() for p in (pathlib.Path(salt_master.config["cachedir"]) / "jobs").rglob("*")
+                    if p.is_file())
+    for where, text in (("returns and ps", "".join(seen)), ("daemon logs", logs), ("journal", host.run(
+            "journalctl", "--no-pager", "-o", "verbose").stdout)):
+        assert password not in text, f"the pip index password leaked into the {where}"
+    assert password.encode() not in jobs, "the pip index password leaked into the job cache"
+    pillar.set(new)
+
+
+@contextlib.contextmanager
+def _sampling_ps(interval=0.1):
+    """Every process's command line, sampled while the block runs (pip's included)."""
+    samples, done = [], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            samples.append(subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout)
+            time.sleep(interval)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield samples
+    finally:
+        done.set()
+        thread.join()
+    assert any("pip" in sample for sample in samples), "no sample caught pip running"
 
 
 def _settings_defaults():

@@ -10,14 +10,16 @@ import json
 import os
 import pathlib
 import re
+import secrets
 import signal
+import sqlite3
 import stat
 import subprocess
 import threading
 import time
 
 import pytest
-from conftest import MASTER_KEY, SERVICE, base_pillar, service_dropin
+from conftest import MASTER_KEY, SDB_DATABASE, SERVICE, base_pillar, service_dropin
 from helpers import http, unit_pids, wait_for_port
 
 pytestmark = pytest.mark.integration
@@ -463,11 +465,31 @@ def test_config_dir_read_only_or_full_fails_clearly_and_keeps_the_old_config(sal
 
 def test_secrets_stay_secret_under_debug_logging(salt_cli, salt_minion, salt_master, pillar, deployed,
                                                  event_listener):
-    keys = [MASTER_KEY]
-    debug = {**deployed, "log_level": "DEBUG"}
+    # Every other secret-bearing field too, as a literal and through sdb (written straight into the
+    # store, so no command line of the test carries it): environment values and extra_config secrets.
+    others = {name: f"{name}-" + secrets.token_hex(12) for name in ("env", "env-sdb", "extra", "extra-sdb")}
+    with sqlite3.connect(SDB_DATABASE) as store:
+        store.execute("CREATE TABLE IF NOT EXISTS sdb (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        store.executemany("INSERT OR REPLACE INTO sdb (key, value) VALUES (?, ?)",
+                          [("env_token", others["env-sdb"]), ("cache_token", others["extra-sdb"])])
+    keys = [MASTER_KEY, *others.values()]
+    debug = {**deployed, "log_level": "DEBUG",
+             "environment": {"VENDOR_API_TOKEN": others["env"], "VENDOR_SDB_TOKEN": "sdb://litellm_sdb/env_token"},
+             "extra_config": {"litellm_settings": {"cache_params": {
+                 "password": others["extra"], "ttl": 60, "auth_token": "sdb://litellm_sdb/cache_token"}}}}
     pillar.set(debug)
     ret = apply(salt_cli, salt_minion)
     assert ret.returncode == 0, failed(ret)
+    # They reach the service, and config.yaml holds only references to them.
+    environ = pathlib.Path(f"/proc/{prop('MainPID')}/environ").read_bytes().split(b"\0")
+    assert f"VENDOR_API_TOKEN={others['env']}".encode() in environ
+    assert f"VENDOR_SDB_TOKEN={others['env-sdb']}".encode() in environ
+    ref = "LITELLM_FORMULA_SECRET_LITELLM_SETTINGS_CACHE_PARAMS_"
+    assert f"{ref}PASSWORD={others['extra']}".encode() in environ
+    assert f"{ref}AUTH_TOKEN={others['extra-sdb']}".encode() in environ
+    assert f"password: os.environ/{ref}PASSWORD" in CONFIG.read_text()
+    env_changes = changes(ret)["litellm-config-environ-env-file-managed"]
+    assert "VENDOR_API_TOKEN" in env_changes["changed"] and env_changes["values"] == "hidden"
     warned = [r for r in ret.data.values() if r["__id__"] == "litellm-config-file-debug-logging-warned"]
     assert warned and "WARNING" in warned[0]["comment"]
     assert chat(deployed["bind_port"])[0] == 200
@@ -484,7 +506,7 @@ def test_secrets_stay_secret_under_debug_logging(salt_cli, salt_minion, salt_mas
     SEEN.append(json.dumps(rotated.data))
     assert rotated.returncode == 0, rotated.data
     keys.append(KEY_FILE.read_text().split("LITELLM_MASTER_KEY=")[1].strip())
-    assert keys[1] != MASTER_KEY
+    assert keys[-1] != MASTER_KEY
 
     journal = subprocess.run(["journalctl", "--no-pager", "-o", "verbose"], capture_output=True, text=True).stdout
     assert "LiteLLM" in journal or "litellm" in journal
@@ -498,12 +520,12 @@ def test_secrets_stay_secret_under_debug_logging(salt_cli, salt_minion, salt_mas
     events = json.dumps([e.full_data for e in event_listener.get_events([("*", "*")])], default=str)
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     show = subprocess.run(["systemctl", "show", f"{SERVICE}.service"], capture_output=True, text=True).stdout
-    assert _files_readable_by_non_root_holding(keys) == [], "a master key is in a file non-root users can read"
+    assert _files_readable_by_non_root_holding(keys) == [], "a secret is in a file non-root users can read"
     for key in keys:
         for where, text in [("journal", journal), ("ps", ps), ("systemctl show", show),
                             ("returns", "".join(SEEN)), ("events", events), *logs.items()]:
-            assert key not in text, f"a master key leaked into the {where}"
-        assert key.encode() not in job_cache, "a master key leaked into the job cache"
+            assert key not in text, f"a secret ({key[:6]}...) leaked into the {where}"
+        assert key.encode() not in job_cache, f"a secret ({key[:6]}...) leaked into the job cache"
     pillar.set(deployed)
     assert apply(salt_cli, salt_minion).returncode == 0
 

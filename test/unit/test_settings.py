@@ -304,3 +304,47 @@ def test_site_packages_found_on_disk_or_predicted_from_the_interpreter(tmp_path)
     assert venv.site_packages(str(tmp_path), "3.11") == str(tmp_path / "lib/python3.11/site-packages")
     (tmp_path / "lib/python3.12/site-packages").mkdir(parents=True)
     assert venv.site_packages(str(tmp_path), "3.11") == str(tmp_path / "lib/python3.12/site-packages")
+
+
+def test_extra_config_secrets_move_to_the_environment_as_references():
+    extra = {"litellm_settings": {"cache": True, "cache_params": {"type": "redis", "host": "10.0.0.9", "password": "p1",
+                                                                  "ttl": 60}},
+             "general_settings": {"alerting": ["slack"], "slack_token": "sdb://vault/slack",
+                                  "proxy_url": "http://u:p2@proxy.example:3128", "plain_url": "http://proxy.example",
+                                  "ref": "os.environ/MINE"},
+             "callback_settings": [{"api_key": "p3"}]}
+    config, found = render.split_secrets(extra)
+    p = "LITELLM_FORMULA_SECRET_"
+    assert found == {f"{p}LITELLM_SETTINGS_CACHE_PARAMS_PASSWORD": "p1",
+                     f"{p}GENERAL_SETTINGS_SLACK_TOKEN": "sdb://vault/slack",
+                     f"{p}GENERAL_SETTINGS_PROXY_URL": "http://u:p2@proxy.example:3128",
+                     f"{p}CALLBACK_SETTINGS_0_API_KEY": "p3"}
+    assert config["litellm_settings"]["cache_params"] == {
+        "type": "redis", "host": "10.0.0.9", "ttl": 60,
+        "password": f"os.environ/{p}LITELLM_SETTINGS_CACHE_PARAMS_PASSWORD"}
+    assert config["general_settings"]["plain_url"] == "http://proxy.example"
+    assert config["general_settings"]["ref"] == "os.environ/MINE"
+    settings = merged(extra_config=extra, environment={"VENDOR": "v1"},
+                      pip={"index_url": "https://u:p4@pypi.example/simple", "extra_index_urls": ["sdb://vault/idx"]})
+    assert schema.validate_settings(settings) == []
+    env = render.service_environment(settings)
+    assert env[f"{p}LITELLM_SETTINGS_CACHE_PARAMS_PASSWORD"] == "p1" and env["VENDOR"] == "v1"
+    public = repr(render.redacted(settings)) + repr(render.proxy_config(settings))
+    assert not [s for s in ("p1", "p2", "p3", "p4", "v1") if f"'{s}'" in public or f":{s}@" in public]
+    assert "https://u:****@pypi.example/simple" in public and "sdb://vault/idx" in public
+
+
+def test_a_secret_in_a_list_or_under_the_formulas_prefix_is_refused():
+    errors = schema.validate_settings(merged(extra_config={"general_settings": {"hosts": ["http://u:pw@h:1"]}},
+                                             environment={"LITELLM_FORMULA_SECRET_X": "1"}))
+    assert any(e.startswith("litellm:extra_config:general_settings:hosts:0: refused") for e in errors), errors
+    assert any(e.startswith("litellm:environment:LITELLM_FORMULA_SECRET_X: reserved") for e in errors), errors
+    bad_index = schema.validate_settings(merged(pip={"index_url": "ftp://u:hidden-pw@h/simple"}))
+    assert bad_index and "hidden-pw" not in repr(bad_index)
+
+
+def test_pip_config_holds_every_source():
+    text = render.pip_config_text({"index_url": "https://u:p@i.example/simple", "extra_index_urls": ["https://x/simple"],
+                                   "find_links": ["/var/cache/wheels"], "no_index": True})
+    assert text.splitlines()[1:] == ["[global]", "index-url = https://u:p@i.example/simple", "extra-index-url =",
+                                     "    https://x/simple", "find-links =", "    /var/cache/wheels", "no-index = true"]
