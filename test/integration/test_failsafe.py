@@ -468,6 +468,7 @@ def test_secrets_stay_secret_under_debug_logging(salt_cli, salt_minion, salt_mas
     # Every other secret-bearing field too, as a literal and through sdb (written straight into the
     # store, so no command line of the test carries it): environment values and extra_config secrets.
     others = {name: f"{name}-" + secrets.token_hex(12) for name in ("env", "env-sdb", "extra", "extra-sdb")}
+    os.makedirs(os.path.dirname(SDB_DATABASE), mode=0o700, exist_ok=True)
     with sqlite3.connect(SDB_DATABASE) as store:
         store.execute("CREATE TABLE IF NOT EXISTS sdb (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         store.executemany("INSERT OR REPLACE INTO sdb (key, value) VALUES (?, ?)",

@@ -10,6 +10,7 @@ import os
 import pathlib
 import sqlite3
 import subprocess
+import sys
 import time
 
 import pytest
@@ -154,13 +155,26 @@ def test_health_names_a_model_missing_on_one_backend(salt_minion, fleet):
         b.knobs(models=[TAG])
 
 
-def test_health_proxy_stopped_is_unhealthy_with_nonzero_exit(salt_minion, port):
+def _health_through_the_master(salt_master, salt_minion):
+    """`salt <minion> litellm.health` as an operator types it: the salt CLI, its exit code, its JSON."""
+    salt = pathlib.Path(sys.executable).parent / "salt"
+    done = subprocess.run([str(salt), "-c", str(salt_master.config_dir), salt_minion.id,
+                           "litellm.health", "--out=json", "--timeout=60"], capture_output=True, text=True, timeout=120)
+    return done.returncode, json.loads(done.stdout)[salt_minion.id]
+
+
+def test_health_proxy_stopped_is_unhealthy_with_nonzero_exit(salt_master, salt_minion, port):
+    code, verdict = _health_through_the_master(salt_master, salt_minion)
+    assert (code, verdict["healthy"], verdict["status"]) == (0, True, "healthy"), verdict
     subprocess.run(["systemctl", "stop", SERVICE], check=True)
     try:
         ret = call(salt_minion, "litellm.health")
         assert ret.returncode != 0
         assert ret.data["healthy"] is False and ret.data["status"] == "unhealthy"
         assert "does not answer" in ret.data["summary"]
+        # Through the master too: the minion's verdict comes back, and the salt CLI exits non-zero.
+        code, verdict = _health_through_the_master(salt_master, salt_minion)
+        assert code != 0 and verdict["healthy"] is False and "does not answer" in verdict["summary"], (code, verdict)
     finally:
         subprocess.run(["systemctl", "start", SERVICE], check=True)
         wait_for_port(port, timeout=60)
@@ -285,6 +299,43 @@ def test_failed_rotation_rolls_back_to_the_old_key(salt_minion, port, fail_new_k
     assert "rolled back" in result["comment"] and "accepts again" in result["comment"]
     assert live_key() == old_key
     assert result["fingerprint"] == old_fp
+    assert models_status(port, old_key) == 200
+
+
+@pytest.fixture
+def new_key_misbehaves(request):
+    """The proxy misbehaves with any key but the current one: ``never-serves`` (it starts and never
+    answers: a sitecustomize that sleeps), or ``keeps-old-key`` (it starts with the old key whatever
+    the key file says). Systemd drop-ins; the privileged ExecStartPre compares the key file with a
+    snapshot."""
+    GUARD.mkdir(exist_ok=True)
+    (GUARD / "known.env").write_bytes(KEY_FILE.read_bytes())
+    hang = GUARD / "hang"
+    hang.mkdir(exist_ok=True)
+    (hang / "sitecustomize.py").write_text("import time\ntime.sleep(3600)\n")
+    if request.param == "never-serves":
+        text = (f"[Service]\nEnvironmentFile=-{GUARD}/hang.env\nExecStartPre=+/bin/sh -c 'if cmp -s {KEY_FILE} "
+                f"{GUARD}/known.env; then rm -f {GUARD}/hang.env; else echo PYTHONPATH={hang} > {GUARD}/hang.env; fi'\n")
+    else:
+        text = f"[Service]\nEnvironmentFile={GUARD}/known.env\n"
+    try:
+        with service_dropin("zz-test-new-key-misbehaves", text):
+            yield request.param
+    finally:
+        subprocess.run(["systemctl", "reset-failed", SERVICE], check=False)
+        subprocess.run(["systemctl", "restart", SERVICE], check=False)
+
+
+@pytest.mark.parametrize("new_key_misbehaves", ["never-serves", "keeps-old-key"], indirect=True)
+def test_rotation_rolls_back_when_the_proxy_misbehaves_with_the_new_key(salt_minion, port, new_key_misbehaves):
+    old_key, old_fp = live_key(), call(salt_minion, "litellm.master_key_fingerprint").data
+    ret = call(salt_minion, "litellm.rotate_master_key")
+    assert ret.returncode != 0
+    result = ret.data
+    assert result["rolled_back"] is True and result["rotated"] is False, result
+    expected = "did not answer" if new_key_misbehaves == "never-serves" else "new key answered HTTP 401"
+    assert expected in result["comment"] and "accepts again" in result["comment"], result["comment"]
+    assert live_key() == old_key and result["fingerprint"] == old_fp
     assert models_status(port, old_key) == 200
 
 

@@ -76,6 +76,7 @@ class Trail:
         self.section = None  # read last
         self.looped = {}  # section -> key of a `for key, value in section.items()` loop
         self.read = {}  # section -> key looked up last
+        self.touched = set()  # litellm_settings keys read while handling the loop's key
         self.network = set()  # (section, key) during which LiteLLM tried to reach the network
 
     def key(self):
@@ -97,11 +98,13 @@ class Watched(dict):
     def _note(self, key):
         self._trail.section = self._section
         self._trail.read[self._section] = key
+        self._trail.touched.add(key)
 
     def items(self):
         for key, value in super().items():
             self._trail.section = self._section
             self._trail.looped[self._section] = key
+            self._trail.touched = {key}
             yield key, value
 
     def get(self, key, default=None):
@@ -160,6 +163,22 @@ def block_network(trail):
     socket.getaddrinfo = refuse
     socket.create_connection = refuse
 
+    # redis-py retries a refused connection with backoff: seconds per client LiteLLM makes.
+    # Refused before it tries, as a Redis that is down (LiteLLM logs that and goes on).
+    import redis.asyncio.connection
+    import redis.connection
+    import redis.exceptions
+
+    def refuse_redis(*_args, **_kwargs):
+        trail.network.add((trail.section, trail.key()))
+        raise redis.exceptions.ConnectionError("no network while the config is checked")
+
+    async def refuse_redis_async(*args, **kwargs):
+        refuse_redis(*args, **kwargs)
+
+    redis.connection.AbstractConnection.connect = refuse_redis
+    redis.asyncio.connection.AbstractConnection.connect = refuse_redis_async
+
 
 def leave_cache_backends_unbuilt():
     """Cache() still picks the backend from its ``type``; the backend (a connection, a directory)
@@ -188,6 +207,21 @@ def dry_run_config(config):
     return dry
 
 
+def with_placeholders(value, unset, key=None):
+    """``value`` with PLACEHOLDER for os.environ/NAME where NAME is unset here (in the config, not in
+    the environment: LiteLLM would act on a REDIS_HOST it finds there). Pointers it resolves only
+    at use stay as written."""
+    from litellm.types.router import holds_secret_pointer
+
+    if isinstance(value, str) and value.startswith(ENV_PREFIX) and value[len(ENV_PREFIX):] in unset:
+        return value if key is not None and holds_secret_pointer(key) else PLACEHOLDER
+    if isinstance(value, dict):
+        return {k: with_placeholders(v, unset, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [with_placeholders(item, unset, key) for item in value]
+    return value
+
+
 def validation_errors(exc):
     errors = getattr(exc, "errors", None)
     return errors() if callable(errors) else []
@@ -213,7 +247,8 @@ def reason(exc):
     errors = validation_errors(exc)
     if errors:
         return f"{type(exc).__name__}: " + "; ".join(
-            f"{'.'.join(str(part) for part in e.get('loc', ()))}: {e.get('msg')}" for e in errors[:3])
+            ": ".join(filter(None, (".".join(str(part) for part in e.get("loc", ())), e.get("msg"))))
+            for e in errors[:3])
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -221,10 +256,8 @@ def check_settings(path, config, proxy_server, trail):
     """Run the proxy's startup handling of the settings on ``config``; fail() on a refusal."""
     from litellm.proxy.proxy_cli import DatabaseTimeoutSettings
 
-    dry = dry_run_config(config)
-    unset = sorted(name for name in env_refs(dry) if name not in os.environ)
-    for name in unset:
-        os.environ[name] = PLACEHOLDER
+    unset = {name for name in env_refs(config) if name not in os.environ}
+    dry = with_placeholders(dry_run_config(config), unset)
     leave_cache_backends_unbuilt()
     proxy_server.run_ollama_serve = lambda: None
     proxy_server.premium_user = True
@@ -258,7 +291,10 @@ def check_settings(path, config, proxy_server, trail):
         signal.alarm(0)
         section, key = blame(exc, trail, config)
         where = f"{section}.{key}" if section and key else "general_settings/litellm_settings"
-        needs = sorted(env_refs((config.get(section) or {}).get(key)) & set(unset)) if section and key else []
+        # Its own value, or one LiteLLM read while handling it (cache_params for cache), names a
+        # variable unset here: the placeholder may be what failed.
+        read = {key} | (trail.touched if section == "litellm_settings" else set()) if section and key else set()
+        needs = sorted(set().union(*(env_refs((config.get(section) or {}).get(k)) for k in read)) & unset)
         if isinstance(exc, TimeoutError) or (section, key) in trail.network:
             print(f"check-config: warning: {where} not checked: LiteLLM needs the network for it", file=sys.stderr)
         elif needs:
