@@ -186,9 +186,6 @@ def settings(validate=True, parameters=None):
                                 given.get("root"))
         public["record_dir"] = _record_dir()
         public["record_file"] = record.record_path(merged["service_name"], _record_dir())
-        # litellm.clean removes what the ledger lists and reports what it leaves.
-        public["clean_plan"] = ownership.clean_plan(merged, _ledgers(), ownership.Host(),
-                                                    merged["clean_remove_user"])
         public["files"] = {
             "config": salt.utils.yaml.safe_dump(render.proxy_config(merged), default_flow_style=False,
                                                 sort_keys=False),
@@ -289,12 +286,12 @@ def _ledgers():
         raise CommandExecutionError(str(exc)) from None
 
 
-def owned(name=None):
+def owned(name=None, parameters=None):
     """
     Return what the formula owns for a service (its ledger: the account, group, unit file and
     directories it created or pillar told it to adopt, with how each came to be owned), and, for the
-    pillar this minion holds now, what an apply would refuse to take over (``problems``).
-    ``litellm.clean`` removes only what the ledger lists.
+    pillar this minion holds now, what an apply would refuse to take over (``problems``) and what
+    ``litellm.clean`` would remove and leave (``clean``: only what the ledger lists).
 
     CLI Example:
 
@@ -303,24 +300,37 @@ def owned(name=None):
         salt-call litellm.owned
         salt '*' litellm.owned name=litellm
     """
-    ledgers = _ledgers()
-    merged, _ = _merged()
-    valid = not schema.validate_settings(merged, _prefix())
-    service = name or (merged.get("service_name") if valid else None) or record.choose(sorted(ledgers), None)
-    entries = sorted(ledgers.get(service, {}).values(), key=ownership._order)
-    problems = ownership.problems(merged, ledgers, ownership.Host()) if valid and service == merged["service_name"] \
-        else []
-    return {"service": service, "ledger": ownership.ledger_path(service, _record_dir()), "owned": entries,
-            "problems": problems}
+    def compute():
+        ledgers = _ledgers()
+        merged, _ = _merged(parameters)
+        valid = not schema.validate_settings(merged, _prefix())
+        service = name or (merged.get("service_name") if valid else None) or record.choose(sorted(ledgers), None)
+        result = {"service": service, "ledger": ownership.ledger_path(service, _record_dir()),
+                  "owned": sorted(ledgers.get(service, {}).values(), key=ownership._order)}
+        if valid and service == merged["service_name"]:
+            host = ownership.Host()
+            result["problems"] = ownership.problems(merged, ledgers, host)
+            result["clean"] = ownership.clean_plan(merged, ledgers, host, merged["clean_remove_user"])
+        return result
+
+    # The clean SLS files ask once per run.
+    return _once_per_run(f"owned:{name}", compute) if parameters else compute()
 
 
-def record_ownership(prune=False, test=False, parameters=None):
+def record_ownership(mode="claim", entries=None, test=False, parameters=None):
     """
-    Write this deployment's ledger before anything is created: what the apply will create, what
-    pillar adopts, and what the ledger held already (an earlier pillar's directories stay listed
-    while they exist). With ``prune=True`` (after a clean) keep only what still exists, and remove
-    the ledger, and the records directory when it is left empty. Refuses when the pillar would take
-    over something the formula does not own. Used by the ``litellm.ownership_recorded`` state.
+    Keep this deployment's ledger. ``mode``:
+
+    - ``claim`` (before anything is created): record what the apply will create, what pillar adopts,
+      and what the ledger held already (an earlier pillar's directories stay listed while they
+      exist); refused when the pillar would take over something the formula does not own.
+    - ``confirm`` (last in an apply): drop what does not exist (an apply that failed before creating
+      it), so nothing made later by another tool counts as the formula's.
+    - ``clean`` (last in ``litellm.clean``): keep only what still exists (an account clean kept);
+      ``entries`` are the ledger as the clean's render saw it. An empty ledger is removed, and the
+      records directory with it when empty.
+
+    Used by the ``litellm.ownership_recorded`` state.
 
     CLI Example:
 
@@ -328,33 +338,43 @@ def record_ownership(prune=False, test=False, parameters=None):
 
         salt-call litellm.record_ownership test=True
     """
-    merged, _ = _valid(parameters)
-    service = merged["service_name"]
+    desired = _once_per_run("desired", lambda: _valid(parameters)[0])
+    service = desired["service_name"]
     ledgers, host = _ledgers(), ownership.Host()
     path = ownership.ledger_path(service, _record_dir())
-    if prune:
-        new = ownership.prune(service, ledgers, host)
-    else:
-        problems = ownership.problems(merged, ledgers, host)
+    on_disk = ledgers.get(service, {}) if os.path.exists(path) else {}
+    own = dict(ledgers.get(service, {}))
+    test = test or __opts__.get("test")
+    if mode == "claim":
+        problems = ownership.problems(desired, ledgers, host)
         if problems:
             raise CommandExecutionError("Refused:\n  " + "\n  ".join(problems))
-        new = ownership.claim(merged, ledgers, host)
-    old = sorted(ledgers.get(service, {}).values(), key=ownership._order) if os.path.exists(path) else None
-    new_entries = new["owned"] if new else None
-    changed = old != new_entries
-    result = {"ledger": path, "changed": changed, "owned": new_entries or [],
-              "added": [e for e in new_entries or [] if e not in (old or [])],
-              "dropped": [e for e in old or [] if e not in (new_entries or [])]}
-    if not changed or test or __opts__.get("test"):
+        new = ownership.claim(desired, ledgers, host)
+    elif mode == "confirm":
+        # Under test=True nothing was created: the real run's claims stand (nothing to predict).
+        new = {"owned": sorted(own.values(), key=ownership._order)} if test else ownership.prune(service, own, host)
+    elif mode == "clean":
+        own.update({f"{e['kind']}:{e['name']}": e for e in entries or []})
+        plan = ownership.clean_plan(desired, {service: own}, host, desired["clean_remove_user"])
+        new = ownership.prune(service, own, host, ownership.planned_removals(plan) if test else ())
+    else:
+        raise CommandExecutionError(f"mode: got {mode!r}, expected claim, confirm or clean")
+    old_entries = sorted(on_disk.values(), key=ownership._order)
+    new_entries = new["owned"] if new else []
+    changed = old_entries != new_entries or (new is None and os.path.exists(path))
+    result = {"ledger": path, "changed": changed, "owned": new_entries,
+              "added": [e for e in new_entries if e not in old_entries],
+              "dropped": [e for e in old_entries if e not in new_entries]}
+    if test:
         return result
     directory = _record_dir()
-    if new is None:
+    if changed and new is None:
         os.unlink(path)
-        if not os.listdir(directory):
-            os.rmdir(directory)
-    else:
+    elif changed:
         os.makedirs(directory, mode=0o700, exist_ok=True)
-        keys.write_secret_file(path, ownership.text(new))
+        keys.write_secret_file(path, ownership.text({**new, "service": service, "format": ownership.FORMAT}))
+    if mode == "clean" and os.path.isdir(directory) and not os.listdir(directory):
+        os.rmdir(directory)  # the formula's own directory, left empty by the clean
     return result
 
 
@@ -512,7 +532,8 @@ def write_secret_file(content, path=None, test=False):
         salt-call litellm.write_secret_file environment test=True
     """
     desired = _once_per_run("desired", lambda: _valid()[0])
-    problems = _secret_problems(desired)
+    # Only into the formula's own directories (from the command line too: never a takeover).
+    problems = _secret_problems(desired) or ownership.problems(desired, _ledgers(), ownership.Host())
     if problems:
         raise CommandExecutionError("\n".join(problems))
     target, text, values = _secret_file(content, desired)

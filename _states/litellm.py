@@ -252,12 +252,14 @@ def _describe(entries):
     return ", ".join(f"{e['kind']} {e['name']} ({e['how']})" for e in entries)
 
 
-def ownership_recorded(name, prune=False):
+def ownership_recorded(name, mode="claim", entries=None):
     """
-    Record in the service's ledger what this apply will create and what pillar adopts, before any
-    of it is created (fails, changing nothing, when pillar would take over something the formula
-    does not own). With ``prune: true``, after ``litellm.clean``: keep only what still exists (an
-    account clean kept) and remove the ledger when nothing is left.
+    Keep the service's ledger of what the formula owns. ``mode: claim`` (first in an apply):
+    record what the apply will create and what pillar adopts, before any of it is created (fails,
+    changing nothing, when pillar would take over something the formula does not own).
+    ``mode: confirm`` (last in an apply): drop what an apply that failed never created.
+    ``mode: clean`` (last in ``litellm.clean``, with the ``entries`` its render saw): keep only what
+    still exists (an account clean kept) and remove the ledger when nothing is left.
 
     name
         The service name (the ledger is ``/var/lib/litellm-formula/<name>.owned``).
@@ -267,10 +269,11 @@ def ownership_recorded(name, prune=False):
         litellm-ownership-recorded:
           litellm.ownership_recorded:
             - name: litellm
+            - mode: claim
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
     try:
-        outcome = __salt__["litellm.record_ownership"](prune=prune, test=__opts__["test"])
+        outcome = __salt__["litellm.record_ownership"](mode=mode, entries=entries, test=__opts__["test"])
     except CommandExecutionError as exc:
         ret["result"] = False
         ret["comment"] = str(exc)

@@ -15,15 +15,17 @@ import pwd
 import shutil
 import subprocess
 
+from . import schema
 from .render import paths
 from .schema import PILLAR_KEY
 
 FORMAT = 1
 # Beside the deployment records (``<service>.json``), under a name records() does not list.
 LEDGER_SUFFIX = ".owned"
-# Accounts below this id are the distribution's own (root, daemon, www-data, ...); with nobody's,
-# never adopted whatever pillar says.
+# Accounts below this id are the distribution's own (root, daemon, www-data, ...), from it people's;
+# with nobody's, never adopted whatever pillar says (system accounts of packages are 100-999).
 MIN_ADOPTABLE_ID = 100
+MAX_ADOPTABLE_ID = 999
 NOBODY_ID = 65534
 # Where systemd finds unit files, the administrator's first. A unit elsewhere comes from a package.
 ADMIN_UNIT_DIR = "/etc/systemd/system"
@@ -99,13 +101,20 @@ def _entry_id(kind, name):
 
 
 def _from_record(record):
-    # A deployment made before ledgers existed (0.2.0): its record names what that apply created.
+    # A deployment made before ledgers existed (0.2.0): its record names what that apply created,
+    # but 0.2.0 accepted paths and names no longer allowed (/usr, nobody, ...): only what today's
+    # rules allow counts as the formula's.
     settings = {key: record.get(key) for key in ("service_name", "service_user", "service_group",
                                                  "install_dir", "config_dir", "state_dir")}
     if not all(isinstance(value, str) and value for value in settings.values()):
         return {}
+    errors = []
+    schema._validate_dirs(settings, errors)
+    bad = {error.split(":", 2)[1] for error in errors}
+    bad |= {key for key, check in (("service_user", schema._account), ("service_group", schema._account),
+                                   ("service_name", schema._unit_name)) if check(settings[key])}
     return {_entry_id(kind, name): {"kind": kind, "name": name, "key": key, "how": "created"}
-            for key, kind, name in resources(settings)}
+            for key, kind, name in resources(settings) if key not in bad}
 
 
 def load_ledgers(directory, load_record=None):
@@ -156,6 +165,8 @@ def _hard_refusal(kind, name, host):
     elif kind == "unit":
         if os.path.dirname(name) != ADMIN_UNIT_DIR:
             return "is shipped by a package"
+        if host.islink(name):
+            return "is a symbolic link (an alias or a masked unit)"
         found = host.unit_file(os.path.basename(name))
         if found and found != name:
             return f"is shipped by a package ({found})"
@@ -165,8 +176,11 @@ def _hard_refusal(kind, name, host):
                 return f"belongs to the package {owner}"
     else:
         ident = host.user_id(name) if kind == "user" else host.group_id(name)
+        word = "account" if kind == "user" else "group"
         if ident is not None and (ident < MIN_ADOPTABLE_ID or ident == NOBODY_ID):
-            return f"is a system {'account' if kind == 'user' else 'group'} of the distribution (id {ident})"
+            return f"is a system {word} of the distribution (id {ident})"
+        if ident is not None and ident > MAX_ADOPTABLE_ID:
+            return f"is not a system {word} (id {ident}: a person's, or another site's)"
     return None
 
 
@@ -203,6 +217,9 @@ def problems(settings, ledgers, host):
         hard = _hard_refusal(kind, name, host)
         if hard:
             found.append(f"{where}: {what} {hard}; the formula never takes it over (choose another {key})")
+        elif key in adopt and kind in ("user", "group") and name != service and not name.startswith(service + "-"):
+            found.append(f"{where}: {what} exists and is not named after the service ({service} or {service}-...); "
+                         "only such an account or group can be adopted")
         elif key not in adopt:
             found.append(f"{where}: {what} exists and was not created by this formula; remove it, or add "
                          f"{key} to {PILLAR_KEY}:adopt to let the formula take it over (it then owns it, "
@@ -230,31 +247,48 @@ def _order(entry):
     return (["unit", "dir", "user", "group"].index(entry["kind"]), entry["name"])
 
 
-def prune(service, ledgers, host):
-    """The ledger after a clean: only what still exists (an account clean kept); None when empty."""
-    left = [entry for entry in ledgers.get(service, {}).values() if _exists(entry["kind"], entry["name"], host)]
+def prune(service, entries, host, gone=()):
+    """The ledger after a run or a clean: only what still exists (``gone``: ids a clean is about to
+    remove, for its test-mode prediction); None when nothing is left."""
+    left = [entry for entry_id, entry in entries.items()
+            if entry_id not in gone and _exists(entry["kind"], entry["name"], host)]
     return {"format": FORMAT, "service": service, "owned": sorted(left, key=_order)} if left else None
 
 
 def clean_plan(settings, ledgers, host, remove_accounts):
-    """What ``litellm.clean`` removes (the ledger's entries only) and what it leaves, with why."""
+    """What ``litellm.clean`` removes (the ledger's entries only, each checked again: a directory
+    since made a mount point or a link is left) and what it leaves, with why."""
     service = settings["service_name"]
     own = ledgers.get(service, {})
     plan = {"unit": None, "dirs": {key: [] for key in ("install_dir", "config_dir", "state_dir")},
-            "user": None, "group": None, "left": []}
-    for entry in sorted(own.values(), key=_order):
+            "users": [], "groups": [], "left": [], "entries": sorted(own.values(), key=_order)}
+    for entry in plan["entries"]:
         kind, name = entry["kind"], entry["name"]
-        if kind == "unit":
+        key = entry.get("key") or kind
+        if not _exists(kind, name, host):
+            continue
+        hard = _hard_refusal(kind, name, host)
+        if hard:
+            plan["left"].append(f"{PILLAR_KEY}:{key}: {KIND_WORDS[kind]} {name} left in place: it {hard}")
+        elif kind == "unit":
             plan["unit"] = name
         elif kind == "dir":
-            plan["dirs"][entry.get("key") if entry.get("key") in plan["dirs"] else "install_dir"].append(name)
+            plan["dirs"][key if key in plan["dirs"] else "install_dir"].append(name)
         elif remove_accounts:
-            plan[kind] = name
+            plan[kind + "s"].append(name)
     for key, kind, name in resources(settings):
         if _entry_id(kind, name) not in own and _exists(kind, name, host):
             plan["left"].append(f"{PILLAR_KEY}:{key}: {KIND_WORDS[kind]} {name} left in place: the formula did not "
                                 f"create it (it is not in the ledger {service}{LEDGER_SUFFIX})")
     return plan
+
+
+def planned_removals(plan):
+    """Entry ids a clean following ``plan`` removes."""
+    ids = {_entry_id("unit", plan["unit"])} if plan["unit"] else set()
+    ids |= {_entry_id("dir", name) for names in plan["dirs"].values() for name in names}
+    ids |= {_entry_id("user", name) for name in plan["users"]} | {_entry_id("group", name) for name in plan["groups"]}
+    return ids
 
 
 def text(ledger):

@@ -20,32 +20,30 @@ from .schema import (
     WORKER_MB,
     deep_merge,
     normalize_backend,
+    url_has_password,
 )
 
 # extra_config values that are secrets: under a key named like one, an sdb:// URI, or a URL with a
 # password. config.yaml gets `os.environ/<NAME>` instead (LiteLLM resolves it at load, anywhere in the
 # file), and the value goes to the root-only environment file (docs/secrets.md).
-SECRET_NAME_RE = re.compile(r"(?i)(pass(word|wd)?|secret|token|api_?key|private_?key|access_?key|credential|"
-                            r"auth|(^|_)key$)")
+SECRET_NAME_RE = re.compile(r"(?i)(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|access[_-]?key|"
+                            r"subscription[_-]?key|credential|auth|connection[_-]?string|(^|[_-])key$|(^|[_-])dsn$|"
+                            r"webhook|(^|[_-])sig(nature)?$)")
 SECRET_ENV_PREFIX = "LITELLM_FORMULA_SECRET_"
 ENV_REF = "os.environ/"
 
 
-def url_has_password(value):
-    try:
-        parts = urllib.parse.urlsplit(value)
-        return bool(parts.scheme and parts.netloc and parts.password)
-    except ValueError:
-        return False
-
-
 def is_secret(key, value):
-    """Whether an extra_config value under ``key`` is a secret (strings only; a reference is not)."""
-    if not isinstance(value, str) or value.startswith(ENV_REF):
+    """Whether an extra_config value under ``key`` is a secret (a string or a number under a key named
+    like one; any sdb:// URI; a URL with a credential). A reference is not."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         return False
-    if value.startswith("sdb://") or url_has_password(value):
-        return True
-    return isinstance(key, str) and bool(SECRET_NAME_RE.search(key))
+    named = isinstance(key, str) and bool(SECRET_NAME_RE.search(key))
+    if not isinstance(value, str):
+        return named
+    if value.startswith(ENV_REF):
+        return False
+    return value.startswith("sdb://") or url_has_password(value) or named
 
 
 def _env_name(path):
@@ -63,8 +61,11 @@ def split_secrets(extra_config):
             out = {}
             for key, value in node.items():
                 if is_secret(key, value):
-                    name = _env_name(path + [key])
-                    secrets[name] = value
+                    name = base = _env_name(path + [key])
+                    suffix = 2
+                    while name in secrets:  # a_b.password and a.b_password: both kept
+                        name, suffix = f"{base}_{suffix}", suffix + 1
+                    secrets[name] = str(value)
                     out[key] = ENV_REF + name
                 else:
                     out[key] = walk(value, path + [key])
@@ -97,20 +98,23 @@ def redacted(settings):
             return value
         if isinstance(value, str) and url_has_password(value):
             parts = urllib.parse.urlsplit(value)
-            netloc = f"{parts.username}:****@" + parts.netloc.rsplit("@", 1)[1]
-            return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+            netloc = "****@" + parts.netloc.rsplit("@", 1)[-1]
+            return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query="****" if parts.query else ""))
         return value
 
     public = {key: value for key, value in settings.items() if key != "master_key"}
+    env, extra, pip = settings.get("environment"), settings.get("extra_config"), settings.get("pip")
+    if not all(isinstance(value, dict) for value in (env or {}, extra or {}, pip or {})):
+        return {**public, "environment": "(hidden)", "extra_config": "(hidden)", "pip": "(hidden)"}
     public["environment"] = {name: hide(value) if str(value).startswith("sdb://") else "(hidden)"
-                             for name, value in (settings.get("environment") or {}).items()}
-    public["extra_config"] = split_secrets(settings.get("extra_config"))[0]
-    pip = dict(settings.get("pip") or {})
+                             for name, value in (env or {}).items()}
+    public["extra_config"] = split_secrets(extra)[0]
+    pip = dict(pip or {})
     for key in ("index_url",):
         if pip.get(key):
             pip[key] = hide(pip[key])
     for key in ("extra_index_urls", "find_links"):
-        pip[key] = [hide(url) for url in pip.get(key) or []]
+        pip[key] = [hide(url) for url in pip.get(key) or []] if isinstance(pip.get(key) or [], list) else "(hidden)"
     public["pip"] = pip
     return public
 

@@ -280,11 +280,12 @@ SCHEMA = [
           _one_of({"pillar", "generate"})),
     Field("version", str, "exact LiteLLM release installed into the virtualenv", _version),
     Field("extra_pip_packages", list, "extra pinned packages for the virtualenv", _pins),
-    Field("pip", dict, "pip source settings"),
+    Field("pip", dict, "pip source settings", secret=True),
     Field("pip:index_url", str, "package index URL ('' = pip's default); may hold credentials or be sdb://",
           _pip_index, secret=True),
-    Field("pip:extra_index_urls", list, "additional package index URLs", _strings),
-    Field("pip:find_links", list, "local directories or URLs holding wheels (air-gapped installs)", _strings),
+    Field("pip:extra_index_urls", list, "additional package index URLs", _strings, secret=True),
+    Field("pip:find_links", list, "local directories or URLs holding wheels (air-gapped installs)", _strings,
+          secret=True),
     Field("pip:no_index", bool, "install only from find_links"),
     Field("python", str, "interpreter that builds the virtualenv (an OS Python, not under /root, "
           f"Python {'.'.join(map(str, MIN_PYTHON))} or newer)", _interpreter),
@@ -297,7 +298,8 @@ SCHEMA = [
           "named after the service, directly under /var/lib"),
     Field("adopt", list, "existing things the formula may take over and then own (clean removes them): any of "
           + ", ".join(ADOPTABLE) + "; anything else that exists is refused", _adopt),
-    Field("environment", dict, "extra environment variables for the proxy (not the reserved ones)"),
+    Field("environment", dict, "extra environment variables for the proxy (not the reserved ones); values may be "
+          "sdb:// and are kept secret", secret=True),
     Field("log_level", str, "LITELLM_LOG level (INFO logs every request: about 4 lines each)", _log_level),
     Field("server", str, "HTTP server the proxy runs on: gunicorn, uvicorn or granian (all ship with LiteLLM)",
           _one_of(SERVERS)),
@@ -329,7 +331,8 @@ SCHEMA = [
           "systemd's TimeoutStopSec= is set above it", _between(0, 3600)),
     Field("ip_address_allow", list, "networks the proxy may talk to (clients and backends): IPAddressDeny=any plus "
           "these, localhost and literal backend addresses; [any] turns the IP firewall off", _ip_allow),
-    Field("extra_config", dict, "merged last into config.yaml (escape hatch for LiteLLM settings)"),
+    Field("extra_config", dict, "merged last into config.yaml (escape hatch for LiteLLM settings); secrets in it "
+          "move to the root-only environment file", secret=True),
     Field("clean_remove_user", bool, "litellm.clean also removes the service user and group"),
 ]
 SCHEMA_BY_KEY = {field.key: field for field in SCHEMA}
@@ -556,6 +559,21 @@ def fill_dirs(settings):
     return settings
 
 
+SECRET_QUERY_RE = re.compile(r"(?i)[?&](token|sig|signature|key|api[_-]?key|secret|password|access[_-]?token)=")
+
+
+def url_has_password(value):
+    """A URL carrying a credential: a password, a user part alone (a token as user), or a query
+    parameter named like one."""
+    try:
+        parts = urllib.parse.urlsplit(value)
+        if not (parts.scheme and parts.netloc):
+            return False
+        return bool(parts.password or parts.username or SECRET_QUERY_RE.search("?" + parts.query))
+    except ValueError:
+        return False
+
+
 def _secrets_in_lists(node, path, in_list=False):
     if isinstance(node, dict):
         for key, value in node.items():
@@ -563,14 +581,8 @@ def _secrets_in_lists(node, path, in_list=False):
     elif isinstance(node, list):
         for index, item in enumerate(node):
             yield from _secrets_in_lists(item, path + [str(index)], in_list=True)
-    elif in_list and isinstance(node, str):
-        credentials = False
-        try:
-            credentials = bool(urllib.parse.urlsplit(node).password)
-        except ValueError:
-            pass
-        if node.startswith("sdb://") or credentials:
-            yield ":".join(path)
+    elif in_list and isinstance(node, str) and (node.startswith("sdb://") or url_has_password(node)):
+        yield ":".join(path)
 
 
 def validate_settings(settings, prefix=""):

@@ -11,6 +11,15 @@
 
 # Every state that creates something requires this one: the ledger names it before it exists, so
 # litellm.clean removes what the formula made and nothing else.
-{{ prefix }}-ownership-ledger-recorded:
+{{ prefix }}-ownership-ledger-claimed:
   litellm.ownership_recorded:
     - name: {{ litellm.service_name }}
+    - mode: claim
+
+# Last in every apply, failed ones too: what the apply did not create leaves the ledger, so nothing
+# another tool makes there later counts as the formula's.
+{{ prefix }}-ownership-ledger-confirmed:
+  litellm.ownership_recorded:
+    - name: {{ litellm.service_name }}
+    - mode: confirm
+    - order: last

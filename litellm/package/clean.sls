@@ -5,13 +5,13 @@
 {%- set slsroot = tplroot | replace("/", ".") %}
 {%- set prefix = tplroot | replace("/", "-") %}
 {%- set sls_service_clean = slsroot ~ '.service.clean' %}
-{%- from tplroot ~ "/map.jinja" import mapdata as litellm with context %}
+{%- from tplroot ~ "/map.jinja" import mapdata as litellm, parameters with context %}
 
 include:
   - {{ sls_service_clean }}
 
 # The OS Python packages stay: other software may use them. Only directories the ledger lists.
-{%- for dir in litellm.clean_plan.dirs.install_dir %}
+{%- for dir in salt['litellm.owned'](parameters=parameters).clean.dirs.install_dir %}
 
 {{ prefix }}-package-clean-install-dir-absent-{{ loop.index }}:
   file.absent:

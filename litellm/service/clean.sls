@@ -4,9 +4,9 @@
 {%- set tplroot = tpldir.rsplit("/", 1)[0] %}
 {%- set slsroot = tplroot | replace("/", ".") %}
 {%- set prefix = tplroot | replace("/", "-") %}
-{%- from tplroot ~ "/map.jinja" import mapdata as litellm with context %}
+{%- from tplroot ~ "/map.jinja" import mapdata as litellm, parameters with context %}
 {#- Only what the ledger lists (litellm.owned): a unit the formula did not create is never stopped. #}
-{%- set plan = litellm.clean_plan %}
+{%- set plan = salt['litellm.owned'](parameters=parameters).clean %}
 {%- if plan.unit %}
 
 {{ prefix }}-service-clean-service-dead:

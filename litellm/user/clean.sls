@@ -5,29 +5,29 @@
 {%- set slsroot = tplroot | replace("/", ".") %}
 {%- set prefix = tplroot | replace("/", "-") %}
 {%- set sls_service_clean = slsroot ~ '.service.clean' %}
-{%- from tplroot ~ "/map.jinja" import mapdata as litellm with context %}
+{%- from tplroot ~ "/map.jinja" import mapdata as litellm, parameters with context %}
 
 include:
   - {{ sls_service_clean }}
 
 {#- With clean_remove_user, the account and group the ledger lists (never one the formula did not create). #}
-{%- set plan = litellm.clean_plan %}
-{%- if plan.user %}
+{%- set plan = salt['litellm.owned'](parameters=parameters).clean %}
+{%- for user in plan.users %}
 
-{{ prefix }}-user-clean-user-absent:
+{{ prefix }}-user-clean-user-absent-{{ loop.index }}:
   user.absent:
-    - name: {{ plan.user }}
+    - name: {{ user }}
     - require:
       - sls: {{ sls_service_clean }}
-{%- endif %}
-{%- if plan.group %}
+{%- endfor %}
+{%- for group in plan.groups %}
 
-{{ prefix }}-user-clean-group-absent:
+{{ prefix }}-user-clean-group-absent-{{ loop.index }}:
   group.absent:
-    - name: {{ plan.group }}
+    - name: {{ group }}
     - require:
       - sls: {{ sls_service_clean }}
-{%- if plan.user %}
-      - user: {{ prefix }}-user-clean-user-absent
-{%- endif %}
-{%- endif %}
+{%- for user in plan.users %}
+      - user: {{ prefix }}-user-clean-user-absent-{{ loop.index }}
+{%- endfor %}
+{%- endfor %}

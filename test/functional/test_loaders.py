@@ -276,7 +276,9 @@ WITH_SECRETS = {**GOOD, "environment": {"VENDOR_API_TOKEN": SECRETS[0], "HTTP_TI
 
 
 def test_secrets_beyond_the_key_appear_in_no_render_return_or_diff(loaders, set_pillar, config_dir, install_dir):
-    set_pillar({**WITH_SECRETS, "config_dir": str(config_dir), "install_dir": str(install_dir)})
+    # The test's config_dir exists already: adopted, as an operator would.
+    set_pillar({**WITH_SECRETS, "config_dir": str(config_dir), "install_dir": str(install_dir),
+                "adopt": ["config_dir"]})
     shown = repr(loaders.modules.state.show_sls("litellm")) + repr(loaders.modules.litellm.settings()) + \
         loaders.modules.litellm.render_environment() + loaders.modules.litellm.render_config()
     assert not [secret for secret in SECRETS if secret in shown]
@@ -300,7 +302,7 @@ def test_secrets_beyond_the_key_appear_in_no_render_return_or_diff(loaders, set_
 
 
 def test_a_secret_file_is_written_only_at_the_formulas_path(loaders, set_pillar, config_dir):
-    set_pillar({**WITH_SECRETS, "config_dir": str(config_dir)})
+    set_pillar({**WITH_SECRETS, "config_dir": str(config_dir), "adopt": ["config_dir"]})
     elsewhere = config_dir / "elsewhere.env"
     ret = loaders.states.litellm.secret_file_managed(name=str(elsewhere), content="environment")
     assert ret.result is False and "is not the formula's environment file" in ret.comment
@@ -308,9 +310,64 @@ def test_a_secret_file_is_written_only_at_the_formulas_path(loaders, set_pillar,
 
 
 def test_an_environment_value_from_an_sdb_uri_that_does_not_resolve_is_refused(loaders, set_pillar, config_dir):
-    set_pillar({**GOOD, "config_dir": str(config_dir), "environment": {"VENDOR_API_TOKEN": "sdb://nowhere/token"}})
+    set_pillar({**GOOD, "config_dir": str(config_dir), "adopt": ["config_dir"],
+                "environment": {"VENDOR_API_TOKEN": "sdb://nowhere/token"}})
     with pytest.raises(CommandExecutionError, match="litellm:environment:VENDOR_API_TOKEN: sdb://nowhere/token did "
                                                     "not resolve"):
         loaders.modules.litellm.validate_pillar()
     ret = loaders.states.litellm.secret_file_managed(name=str(config_dir / "litellm.env"), content="environment")
     assert ret.result is False and not (config_dir / "litellm.env").exists()
+
+
+def _own_service(set_pillar, host_root, name):
+    config, install = host_root / "etc" / name, host_root / "opt" / name
+    set_pillar({**GOOD, "service_name": name, "service_user": name, "service_group": name,
+                "config_dir": str(config), "install_dir": str(install)})
+    return config, install
+
+
+def test_the_ledger_is_claimed_once_confirmed_and_pruned(loaders, set_pillar, host_root, record_dir):
+    name = "litellm-ledger"
+    config, install = _own_service(set_pillar, host_root, name)
+    ledger = record_dir / f"{name}.owned"
+    first = loaders.states.litellm.ownership_recorded(name=name)
+    assert first.result is True and "added" in first.changes, first
+    entries = json.loads(ledger.read_text())["owned"]
+    assert {(e["kind"], e["name"], e["how"]) for e in entries} == {
+        ("user", name, "created"), ("group", name, "created"),
+        ("unit", f"/etc/systemd/system/{name}.service", "created"),
+        ("dir", str(install), "created"), ("dir", str(config), "created"), ("dir", f"/var/lib/{name}", "created")}
+    assert ledger.stat().st_mode & 0o777 == 0o600
+    assert loaders.states.litellm.ownership_recorded(name=name).changes == {}
+    # Last in an apply that created only the config directory: the rest leaves the ledger.
+    config.mkdir()
+    confirmed = loaders.states.litellm.ownership_recorded(name=name, mode="confirm")
+    assert confirmed.result is True and "dropped" in confirmed.changes
+    assert [e["name"] for e in json.loads(ledger.read_text())["owned"]] == [str(config)]
+    assert loaders.states.litellm.ownership_recorded(name=name, mode="confirm").changes == {}
+    # A clean that removed it: the ledger goes.
+    config.rmdir()
+    cleaned = loaders.states.litellm.ownership_recorded(name=name, mode="clean", entries=[])
+    assert cleaned.result is True and cleaned.changes and not ledger.exists()
+
+
+def test_the_ledger_under_test_mode_is_predicted_not_written(loaders, set_pillar, host_root, record_dir):
+    name = "litellm-predicted"
+    _own_service(set_pillar, host_root, name)
+    loaders.opts["test"] = True
+    predicted = loaders.states.litellm.ownership_recorded(name=name)
+    assert predicted.result is None and "Would record" in predicted.comment and "added" in predicted.changes
+    assert not (record_dir / f"{name}.owned").exists()
+
+
+def test_a_takeover_fails_the_ledger_state_and_writes_nothing(loaders, set_pillar, host_root, record_dir):
+    name = "litellm-taken"
+    config, _ = _own_service(set_pillar, host_root, name)
+    config.mkdir()  # made by someone else
+    refused = loaders.states.litellm.ownership_recorded(name=name)
+    assert refused.result is False and f"litellm:config_dir: the directory {config} exists and was not created" \
+        in refused.comment
+    assert not (record_dir / f"{name}.owned").exists()
+    with pytest.raises(CommandExecutionError, match="litellm:config_dir"):
+        loaders.modules.litellm.validate_pillar()
+    assert loaders.modules.litellm.owned()["problems"]

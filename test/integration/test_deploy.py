@@ -380,7 +380,8 @@ def _sampling_ps(interval=0.1):
     finally:
         done.set()
         thread.join()
-    assert any("pip" in sample for sample in samples), "no sample caught pip running"
+    caught = [line for sample in samples for line in sample.splitlines() if "pip" in line and " install " in line]
+    assert caught, "no sample caught pip installing"
 
 
 def _settings_defaults():

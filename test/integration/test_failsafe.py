@@ -467,7 +467,7 @@ def test_secrets_stay_secret_under_debug_logging(salt_cli, salt_minion, salt_mas
                                                  event_listener):
     # Every other secret-bearing field too, as a literal and through sdb (written straight into the
     # store, so no command line of the test carries it): environment values and extra_config secrets.
-    others = {name: f"{name}-" + secrets.token_hex(12) for name in ("env", "env-sdb", "extra", "extra-sdb")}
+    others = {name: f"{name}-" + secrets.token_hex(12) for name in ("env", "env-sdb", "extra", "extra-sdb", "url")}
     os.makedirs(os.path.dirname(SDB_DATABASE), mode=0o700, exist_ok=True)
     with sqlite3.connect(SDB_DATABASE) as store:
         store.execute("CREATE TABLE IF NOT EXISTS sdb (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
@@ -477,7 +477,8 @@ def test_secrets_stay_secret_under_debug_logging(salt_cli, salt_minion, salt_mas
     debug = {**deployed, "log_level": "DEBUG",
              "environment": {"VENDOR_API_TOKEN": others["env"], "VENDOR_SDB_TOKEN": "sdb://litellm_sdb/env_token"},
              "extra_config": {"litellm_settings": {"cache_params": {
-                 "password": others["extra"], "ttl": 60, "auth_token": "sdb://litellm_sdb/cache_token"}}}}
+                 "password": others["extra"], "ttl": 60, "auth_token": "sdb://litellm_sdb/cache_token",
+                 "replica": f"redis://:{others['url']}@10.0.0.9:6379/0"}}}}
     pillar.set(debug)
     ret = apply(salt_cli, salt_minion)
     assert ret.returncode == 0, failed(ret)
@@ -488,6 +489,7 @@ def test_secrets_stay_secret_under_debug_logging(salt_cli, salt_minion, salt_mas
     ref = "LITELLM_FORMULA_SECRET_LITELLM_SETTINGS_CACHE_PARAMS_"
     assert f"{ref}PASSWORD={others['extra']}".encode() in environ
     assert f"{ref}AUTH_TOKEN={others['extra-sdb']}".encode() in environ
+    assert f"{ref}REPLICA=redis://:{others['url']}@10.0.0.9:6379/0".encode() in environ
     assert f"password: os.environ/{ref}PASSWORD" in CONFIG.read_text()
     env_changes = changes(ret)["litellm-config-environ-env-file-managed"]
     assert "VENDOR_API_TOKEN" in env_changes["changed"] and env_changes["values"] == "hidden"

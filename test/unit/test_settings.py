@@ -331,7 +331,39 @@ def test_extra_config_secrets_move_to_the_environment_as_references():
     assert env[f"{p}LITELLM_SETTINGS_CACHE_PARAMS_PASSWORD"] == "p1" and env["VENDOR"] == "v1"
     public = repr(render.redacted(settings)) + repr(render.proxy_config(settings))
     assert not [s for s in ("p1", "p2", "p3", "p4", "v1") if f"'{s}'" in public or f":{s}@" in public]
-    assert "https://u:****@pypi.example/simple" in public and "sdb://vault/idx" in public
+    assert "https://****@pypi.example/simple" in public and "sdb://vault/idx" in public
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("x-api-key", "k1"), ("api-key", "k2"), ("Ocp-Apim-Subscription-Key", "k3"), ("password", 12345678),
+    ("alert_to_webhook_url", "https://hooks.slack.com/services/T0/B0/XYZ"), ("slack_webhook_url", "https://h/x"),
+    ("dsn", "https://abc@o1.ingest.sentry.io/1"), ("endpoint", "https://TOKEN@pypi.fury.io/acme/"),
+    ("endpoint", "https://blob.example/c?sv=1&sig=abc"), ("connection_string", "AccountName=a;AccountKey=b"),
+    ("passphrase", "pp"), ("anything", "sdb://vault/x"),
+])
+def test_secret_looking_extra_config_values_are_moved(key, value):
+    config, found = render.split_secrets({"general_settings": {key: value}})
+    assert list(found.values()) == [str(value)] and config["general_settings"][key].startswith("os.environ/")
+
+
+@pytest.mark.parametrize(("key", "value"), [("ttl", 60), ("host", "10.0.0.9"), ("type", "redis"),
+                                            ("proxy_base_url", "http://proxy.example:4000/"), ("monkey", "x"),
+                                            ("cache", True), ("ref", "os.environ/MINE")])
+def test_plain_extra_config_values_stay(key, value):
+    assert render.split_secrets({"general_settings": {key: value}}) == ({"general_settings": {key: value}}, {})
+
+
+def test_two_secrets_never_share_a_variable():
+    _, found = render.split_secrets({"a_b": {"password": "one"}, "a": {"b_password": "two"}})
+    assert sorted(found.values()) == ["one", "two"] and len(found) == 2
+
+
+def test_a_malformed_secret_field_is_never_echoed():
+    for pillar in ({"environment": ["DATABASE_URL=postgres://u:PW-echo@db"]}, {"extra_config": "redis: PW-echo"},
+                   {"pip": {"extra_index_urls": "https://u:PW-echo@idx"}}, {"pip": {"find_links": [1, "https://u:PW-echo@h/"]}}):
+        errors = schema.validate_settings(merged(**pillar))
+        assert errors and "PW-echo" not in repr(errors), errors
+        assert "PW-echo" not in repr(render.redacted(merged(**pillar)))
 
 
 def test_a_secret_in_a_list_or_under_the_formulas_prefix_is_refused():

@@ -17,7 +17,10 @@ this release refuses fails here, not at the next restart.
      service's environment); a key that names such a variable and fails is reported as not
      checked, and passes. For the same reason the license is assumed: enterprise-only settings pass;
    * no ``ollama serve`` is started, secret-manager settings are left out, and so are the sections
-     other than these (guardrails, MCP servers...).
+     other than these (guardrails, MCP servers...). Callback modules are imported as LiteLLM does:
+     from the virtualenv, or beside the file checked (Salt's temporary copy, not the live one's
+     directory). A key that failed with a placeholder is checked again without the references,
+     from a copy of the file written beside it and then removed.
 
 Exit 0 when usable; otherwise 1 and one line on stderr: ``check-config: <section>.<key>: <why>``.
 """
@@ -28,7 +31,9 @@ import errno
 import os
 import signal
 import socket
+import subprocess
 import sys
+import tempfile
 
 import yaml
 
@@ -42,6 +47,7 @@ CHECKED_SECTIONS = ("general_settings", "litellm_settings")
 LOADED_WITH = ("model_list", "router_settings", "callback_settings", "environment_variables")
 SECRET_MANAGER_KEYS = ("key_management_system", "use_google_kms", "use_azure_key_vault")
 TIMEOUT_SECONDS = 60
+ENVIRON = dict(os.environ)  # as the check was started: load_config exports environment_variables
 
 
 def finish(code, message=None):
@@ -165,9 +171,12 @@ def block_network(trail):
 
     # redis-py retries a refused connection with backoff: seconds per client LiteLLM makes.
     # Refused before it tries, as a Redis that is down (LiteLLM logs that and goes on).
-    import redis.asyncio.connection
-    import redis.connection
-    import redis.exceptions
+    try:
+        import redis.asyncio.connection
+        import redis.connection
+        import redis.exceptions
+    except ImportError:
+        return
 
     def refuse_redis(*_args, **_kwargs):
         trail.network.add((trail.section, trail.key()))
@@ -298,11 +307,52 @@ def check_settings(path, config, proxy_server, trail):
         if isinstance(exc, TimeoutError) or (section, key) in trail.network:
             print(f"check-config: warning: {where} not checked: LiteLLM needs the network for it", file=sys.stderr)
         elif needs:
+            refused = refused_without(path, config, section, read, unset)
+            if refused:
+                fail(refused)
             print(f"check-config: warning: {where} not checked: it reads {', '.join(needs)}, unset where "
                   "the check runs", file=sys.stderr)
         else:
             fail(f"{where}: LiteLLM {version()} rejects it at startup: {one_line(reason(exc))}")
     signal.alarm(0)
+
+
+def without_refs(value, unset):
+    """``value`` without the os.environ/NAME entries whose NAME is unset here."""
+
+    def unknown(item):
+        return isinstance(item, str) and bool(env_refs(item) & unset)
+
+    if isinstance(value, dict):
+        return {k: without_refs(v, unset) for k, v in value.items() if not unknown(v)}
+    if isinstance(value, list):
+        return [without_refs(item, unset) for item in value if not unknown(item)]
+    return value
+
+
+def refused_without(path, config, section, keys, unset):
+    """The check's verdict on ``config`` with the unset references of ``section``'s ``keys`` left
+    out: a failure that stays is not the placeholders'. None when it passes. In a new process:
+    this one holds what the first load left in LiteLLM."""
+    settings = {}
+    for key, value in config[section].items():  # in order: LiteLLM handles them in order
+        settings.update(without_refs({key: value}, unset) if key in keys else {key: value})
+    try:
+        # Beside the candidate: LiteLLM imports callbacks from the config's directory too.
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix=".check-config-", delete=False,
+                                         dir=os.path.dirname(os.path.abspath(path))) as handle:
+            yaml.safe_dump({**config, section: settings}, handle, sort_keys=False)
+    except OSError:
+        return None
+    try:
+        ret = subprocess.run([sys.executable, os.path.abspath(__file__), handle.name], env=ENVIRON,
+                             capture_output=True, text=True, check=False)
+    finally:
+        os.unlink(handle.name)
+    if ret.returncode == 0:
+        return None
+    lines = [line for line in ret.stderr.splitlines() if line.startswith("check-config: ")]
+    return lines[-1][len("check-config: "):] if lines else one_line(ret.stderr)
 
 
 def version():
@@ -336,8 +386,11 @@ def main(path):
     trail = Trail()
     block_network(trail)
     # Slow import (the proxy, litellm with it): only once the cheap checks passed.
-    with quiet():
-        from litellm.proxy import proxy_server
+    try:
+        with quiet():
+            from litellm.proxy import proxy_server
+    except Exception as exc:  # noqa: BLE001 - the proxy would not start either
+        fail(f"LiteLLM's proxy does not load in this virtualenv: {one_line(reason(exc))}")
 
     try:
         with quiet():
