@@ -2,7 +2,8 @@
 # Installs everything the tests, the demo and the benchmarks need on a fresh Debian 12 host (as root):
 # Debian packages, a pinned test virtualenv, and a local wheel cache of LiteLLM that the formula then
 # installs from through its find_links/no-index path (the air-gapped install path).
-# Idempotent: a second run downloads nothing. Prints the test venv's path on its last line;
+# Idempotent: a second run downloads nothing. Prints the test venv's path on its last line (the LiteLLM
+# venv of the config-check tests is $LITELLM_FORMULA_CACHE/venv-litellm-<hash of requirements-litellm.txt>);
 # `deps.sh --salt 3006.29` prints the path of the same venv built with that salt release instead.
 set -euo pipefail
 salt_version=
@@ -53,5 +54,15 @@ if [ ! -e "$wheels/.complete-$lit_hash" ]; then
   /usr/bin/python3 -m pip download -q --only-binary=:all: --no-deps -d "$wheels" "litellm==$(
     sed -n 's/^# previous: //p' "$here/requirements-litellm.txt")" >&2
   touch "$wheels/.complete-$lit_hash"
+fi
+# A virtualenv with the pinned LiteLLM, from those wheels, for the unit tests of the config check
+# (test/unit/test_check_config.py; scripts/test.sh passes it as LITELLM_FORMULA_CHECK_PYTHON).
+check_venv="$cache/venv-litellm-$lit_hash"
+if [ ! -e "$check_venv/.complete" ]; then
+  echo "deps: building LiteLLM venv $check_venv" >&2
+  rm -rf "$check_venv"
+  /usr/bin/python3 -m venv "$check_venv"
+  "$check_venv/bin/pip" install -q --no-index --find-links "$wheels" -r "$here/requirements-litellm.txt" >&2
+  touch "$check_venv/.complete"
 fi
 echo "$venv"

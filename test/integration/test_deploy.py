@@ -305,15 +305,20 @@ def test_server_and_workers_switch_with_one_restart(salt_cli, salt_minion, pilla
     assert changed(apply(salt_cli, salt_minion, "litellm")) == {}
 
 
-def test_a_config_litellm_rejects_never_replaces_the_live_one(salt_cli, salt_minion, pillar, host):
+@pytest.mark.parametrize(("extra", "said"), [
+    ({"router_settings": {"routing_strategy": "no-such-strategy"}}, "LiteLLM rejects this config"),
+    # Not the Router's: the proxy's own startup refuses it (an unknown callback module).
+    ({"litellm_settings": {"callbacks": ["no_such_module.handler"]}}, "litellm_settings.callbacks:"),
+], ids=["router", "litellm_settings"])
+def test_a_config_litellm_rejects_never_replaces_the_live_one(salt_cli, salt_minion, pillar, host, extra, said):
     new = test_e_test_mode_predicts_changes_and_changes_nothing.new_pillar
     before, pid = _sha(CONFIG), host.main_pid()
-    # Passes the pillar schema (extra_config is free-form), but LiteLLM's Router refuses it.
-    pillar.set({**new, "extra_config": {"router_settings": {"routing_strategy": "no-such-strategy"}}})
+    # Passes the pillar schema (extra_config is free-form), but LiteLLM refuses it.
+    pillar.set({**new, "extra_config": extra})
     ret = apply(salt_cli, salt_minion, "litellm")
     assert ret.returncode != 0
     comment = failed(ret)["litellm-config-file-config-managed"]
-    assert "check_cmd execution failed" in comment and "LiteLLM rejects this config" in comment
+    assert "check_cmd execution failed" in comment and said in comment, comment
     assert _sha(CONFIG) == before
     assert host.main_pid() == pid
     assert http("GET", f"http://127.0.0.1:{new['bind_port']}/v1/models", headers=auth())[0] == 200
