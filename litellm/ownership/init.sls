@@ -9,17 +9,13 @@
     directory the formula did not create and pillar does not adopt (litellm:adopt). #}
 {%- do salt['litellm.validate_pillar'](parameters=parameters) %}
 
+# Its own SLS: the states that require this one (sls: ownership) must not wait for it.
+include:
+  - .confirm
+
 # Every state that creates something requires this one: the ledger names it before it exists, so
 # litellm.clean removes what the formula made and nothing else.
 {{ prefix }}-ownership-ledger-claimed:
   litellm.ownership_recorded:
     - name: {{ litellm.service_name }}
     - mode: claim
-
-# Last in every apply, failed ones too: what the apply did not create leaves the ledger, so nothing
-# another tool makes there later counts as the formula's.
-{{ prefix }}-ownership-ledger-confirmed:
-  litellm.ownership_recorded:
-    - name: {{ litellm.service_name }}
-    - mode: confirm
-    - order: last

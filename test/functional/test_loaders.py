@@ -371,3 +371,20 @@ def test_a_takeover_fails_the_ledger_state_and_writes_nothing(loaders, set_pilla
     with pytest.raises(CommandExecutionError, match="litellm:config_dir"):
         loaders.modules.litellm.validate_pillar()
     assert loaders.modules.litellm.owned()["problems"]
+
+
+def test_nothing_waits_for_the_states_that_run_last(loaders, set_pillar):
+    # A requisite on an SLS holding an `order: last` state makes Salt run that state first: the
+    # ledger's confirmation would then drop everything before it is created.
+    set_pillar(GOOD)
+    for sls in ("litellm", "litellm.clean"):
+        rendered = loaders.modules.state.show_sls(sls)
+        args = {state_id: [arg for key, value in body.items() if not key.startswith("__") for arg in value
+                           if isinstance(arg, dict)] for state_id, body in rendered.items()}
+        last = {rendered[state_id]["__sls__"] for state_id, items in args.items() if {"order": "last"} in items}
+        assert last, sls
+        for state_id, items in args.items():
+            for item in items:
+                for requisite in ("require", "watch", "onchanges"):
+                    for target in item.get(requisite, []):
+                        assert target.get("sls") not in last, (sls, state_id, target)
