@@ -9,10 +9,6 @@
     directory the formula did not create and pillar does not adopt (litellm:adopt). #}
 {%- do salt['litellm.validate_pillar'](parameters=parameters) %}
 
-# Its own SLS: the states that require this one (sls: ownership) must not wait for it.
-include:
-  - .confirm
-
 # Every state that creates something requires this one: the ledger names it before it exists, so
 # litellm.clean removes what the formula made and nothing else.
 {{ prefix }}-ownership-ledger-claimed:

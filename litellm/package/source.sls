@@ -12,7 +12,7 @@ include:
 
 # Every package source (index credentials included, sdb:// resolved) in a root-only pip.conf that pip
 # reads through PIP_CONFIG_FILE: none is on pip's command line (ps), in the rendered SLS or in a state
-# return. Its own SLS: the service watches package.install, and a new index URL needs no restart.
+# return.
 {{ prefix }}-package-source-pip-config-managed:
   litellm.secret_file_managed:
     - name: {{ litellm.paths.pip_config }}

@@ -108,6 +108,17 @@ def test_a_first_apply_deploys_a_running_enabled_service(salt_cli, salt_minion, 
     record_figure("first apply (from the wheel cache)", f"{time.monotonic() - start:.1f}s")
     assert ret.returncode == 0, failed(ret)
     assert failed(ret) == {}
+    # The ledger was claimed first and confirmed last (Salt 3008 runs an order-last state early when
+    # a required SLS includes it), and lists what the apply created.
+    runs = {r["__id__"]: r["__run_num__"] for r in ret.data.values()}
+    assert runs["litellm-ownership-ledger-claimed"] < min(
+        runs["litellm-user-account-group-present"], runs["litellm-config-file-config-dir-managed"])
+    assert runs["litellm-ownership-confirm-ledger-confirmed"] == max(runs.values()), runs
+    owned = json.loads(pathlib.Path("/var/lib/litellm-formula/litellm.owned").read_text())["owned"]
+    assert {(e["kind"], e["name"], e["how"]) for e in owned} == {
+        ("user", "litellm", "created"), ("group", "litellm", "created"), ("unit", str(UNIT), "created"),
+        ("dir", str(VENV.parent), "created"), ("dir", str(CONFIG.parent), "created"),
+        ("dir", "/var/lib/litellm", "created")}
     assert host.run("systemctl", "is-active", SERVICE).stdout.strip() == "active"
     assert host.run("systemctl", "is-enabled", SERVICE).stdout.strip() == "enabled"
     assert host.prop("User") == "litellm"
