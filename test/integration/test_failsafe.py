@@ -219,36 +219,6 @@ def test_bad_pillar_fails_naming_the_key_and_changes_nothing(salt_cli, salt_mini
     BAD_TABLE.append((case, line))
 
 
-def test_an_existing_directory_is_refused_until_adopted_then_owned(salt_cli, salt_minion, pillar, deployed):
-    # What another tool left (the Ansible role's config directory, say): refused as it is, taken over
-    # only when pillar adopts it, and from then on in the ledger (the module's clean removes it).
-    handmade = pathlib.Path("/etc/litellm-legacy")
-    handmade.mkdir(mode=0o755)
-    (handmade / "notes.txt").write_text("left by another tool\n")
-    moved = {**deployed, "config_dir": str(handmade)}
-    try:
-        before, pid = digest_of_host(), prop("MainPID")
-        pillar.set(moved)
-        ret = apply(salt_cli, salt_minion)
-        assert ret.returncode != 0 and isinstance(ret.data, list), "no state may run"
-        assert (f"litellm:config_dir: the directory {handmade} exists and was not created by this formula"
-                in "\n".join(ret.data))
-        assert digest_of_host() == before and prop("MainPID") == pid
-        assert stat.S_IMODE(handmade.stat().st_mode) == 0o755 and handmade.stat().st_gid == 0
-        pillar.set({**moved, "adopt": ["config_dir"]})
-        ret = apply(salt_cli, salt_minion)
-        assert ret.returncode == 0, failed(ret)
-        assert chat(deployed["bind_port"])[0] == 200
-        owned = salt_minion.salt_call_cli(timeout=60).run("litellm.owned").data
-        how = {entry["name"]: entry["how"] for entry in owned["owned"] if entry["kind"] == "dir"}
-        assert how[str(handmade)] == "adopted" and how[str(CONFIG_DIR)] == "created", how
-        assert owned["problems"] == []
-        assert (handmade / "notes.txt").exists()  # adopted, not emptied
-    finally:
-        pillar.set(deployed)
-        assert apply(salt_cli, salt_minion).returncode == 0
-
-
 def test_bad_input_table_is_recorded(record_figure):
     assert len(BAD_TABLE) == len(BAD_PILLARS) >= 25
     for case, line in BAD_TABLE:

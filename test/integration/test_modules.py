@@ -197,7 +197,8 @@ def test_health_reports_a_wrong_key_as_an_auth_failure(salt_minion, port):
         KEY_FILE.write_text(original)
 
 
-@pytest.mark.parametrize(("total", "hanging"), [(1, 0), (32, 8)])
+# The baseline (every backend up) is test_health_all_good's figure, on the module's deployment.
+@pytest.mark.parametrize(("total", "hanging"), [(32, 8)])
 def test_health_fan_out_costs_one_timeout(salt_cli, salt_minion, pillar, generated_pillar, total, hanging,
                                           record_figure):
     fleet = StandinFleet()
