@@ -274,9 +274,15 @@ def validate_pillar(require_master_key=True, parameters=None):
         errors.extend(_secret_problems(merged))
     if not errors:
         # Only a valid pillar names paths and accounts worth looking up on the host.
-        errors.extend(_once_per_run("ownership", lambda: ownership.problems(merged, _ledgers(), ownership.Host())))
+        errors.extend(_ownership_problems(merged))
     _raise_if_invalid(errors)
     return True
+
+
+def _ownership_problems(merged):
+    """What this pillar would take over, read from the host once per state run: the render's check,
+    the ledger's claim and the secret files' writes see the same answer."""
+    return _once_per_run("ownership", lambda: ownership.problems(merged, _ledgers(), ownership.Host()))
 
 
 def _ledgers():
@@ -346,7 +352,7 @@ def record_ownership(mode="claim", entries=None, test=False, parameters=None):
     own = dict(ledgers.get(service, {}))
     test = test or __opts__.get("test")
     if mode == "claim":
-        problems = ownership.problems(desired, ledgers, host)
+        problems = _ownership_problems(desired)
         if problems:
             raise CommandExecutionError("Refused:\n  " + "\n  ".join(problems))
         new = ownership.claim(desired, ledgers, host)
@@ -533,7 +539,7 @@ def write_secret_file(content, path=None, test=False):
     """
     desired = _once_per_run("desired", lambda: _valid()[0])
     # Only into the formula's own directories (from the command line too: never a takeover).
-    problems = _secret_problems(desired) or ownership.problems(desired, _ledgers(), ownership.Host())
+    problems = _secret_problems(desired) or _ownership_problems(desired)
     if problems:
         raise CommandExecutionError("\n".join(problems))
     target, text, values = _secret_file(content, desired)

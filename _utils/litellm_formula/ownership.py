@@ -231,7 +231,8 @@ def claim(settings, ledgers, host):
     """The ledger after this deployment's claims: what it had (entries of an earlier pillar kept
     while they exist, so clean still removes them), plus each resource, ``created`` when it does not
     exist yet, ``adopted`` when pillar adopted it. Call only when ``problems`` found none."""
-    own = ledgers.get(service := settings["service_name"], {})
+    service = settings["service_name"]
+    own = ledgers.get(service, {})
     current = {_entry_id(kind, name) for _, kind, name in resources(settings)}
     claimed = {entry_id: entry for entry_id, entry in own.items()
                if entry_id in current or _exists(entry["kind"], entry["name"], host)}
