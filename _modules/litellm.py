@@ -9,7 +9,7 @@ Two kinds of function:
   master down (``salt-call --local``), and when pillar has moved ahead of the deployment they report
   what runs and say that an apply is due. ``name`` picks the service when a minion runs several.
 - **The desired state** (``settings``, ``validate_pillar``, ``render_config``,
-  ``render_environment``, ``install_needed``, ``models``) read pillar and the formula's
+  ``render_environment``, ``install_plan``, ``models``) read pillar and the formula's
   ``parameters/`` files.
 - **What the formula owns** (``owned``, ``record_ownership``): the ledger of the accounts, unit and
   directories it created or was told to adopt, beside the records; clean removes only those.
@@ -22,6 +22,7 @@ never returned.
 import importlib.util
 import logging
 import os
+import shutil
 import sys
 import threading
 import time
@@ -50,7 +51,7 @@ def _import_package():
             break
     else:
         return None, f"its library {PACKAGE} is not in {base}/utils: run saltutil.sync_all (or sync_utils)"
-    names = ("schema", "render", "venv", "health", "keys", "record", "ownership")
+    names = ("schema", "render", "venv", "health", "keys", "record", "ownership", "lock", "install")
     with _IMPORT_LOCK:
         signature = sorted((entry.name, entry.stat().st_mtime_ns, entry.stat().st_size)
                            for entry in os.scandir(path) if entry.name.endswith(".py"))
@@ -75,8 +76,8 @@ def _import_package():
 
 _LIB, _LIB_PROBLEM = _import_package()
 if _LIB:
-    schema, render, venv, health_checks, keys, record, ownership = (
-        _LIB[name] for name in ("schema", "render", "venv", "health", "keys", "record", "ownership"))
+    schema, render, venv, health_checks, keys, record, ownership, lock, install = (
+        _LIB[name] for name in ("schema", "render", "venv", "health", "keys", "record", "ownership", "lock", "install"))
 
 
 def __virtual__():
@@ -184,6 +185,10 @@ def settings(validate=True, parameters=None):
         public.update(render.derived(merged, __grains__.get("num_cpus"), __grains__.get("mem_total")))
         deployed = record.build(merged, given["pillar"], __grains__.get("num_cpus"), __grains__.get("mem_total"),
                                 given.get("root"))
+        # The render's snapshot, taken once per run before any change: the rollback's target is the
+        # virtualenv that ran before this apply.
+        public["install"] = _once_per_run("install", lambda: install_plan(parameters))
+        public["check_config_cmd"] = render.check_config_command(merged, public["install"]["venv"])
         public["record_dir"] = _record_dir()
         public["record_file"] = record.record_path(merged["service_name"], _record_dir())
         public["files"] = {
@@ -275,6 +280,8 @@ def validate_pillar(require_master_key=True, parameters=None):
     if not errors:
         # Only a valid pillar names paths and accounts worth looking up on the host.
         errors.extend(_ownership_problems(merged))
+    if not errors:
+        errors.extend(_lock(merged, _parameters(parameters)["root"])["problems"])
     _raise_if_invalid(errors)
     return True
 
@@ -429,33 +436,89 @@ def models(parameters=None):
     return render.model_backends(merged)
 
 
-def install_needed(parameters=None):
+def _lock_source(merged, root):
+    return merged.get("lock_file") or f"salt://{root}/files/default/locks/litellm-{merged['version']}.txt"
+
+
+def _read_lock(source):
+    if source.startswith("salt://"):
+        return __salt__["cp.get_file_str"](source) or None
+    try:
+        with open(source, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def _lock(merged, root):
+    """The hash lock this pillar installs from, read once per run: its source, digest and the
+    problems that refuse it (each naming the pillar key)."""
+    source = _lock_source(merged, root)
+
+    def compute():
+        text = _read_lock(source)
+        where = f"{schema.PILLAR_KEY}:lock_file"
+        if text is None:
+            if merged.get("lock_file"):
+                return {"source": source, "problems": [f"{where}: {source} not found"]}
+            return {"source": source, "problems": [
+                f"{schema.PILLAR_KEY}:version: the formula ships no hash lock for {merged['version']} ({source}): "
+                f"generate one (`make lock VERSION={merged['version']}`, README \"Hash-locked installs\") and set "
+                f"{where} to it"]}
+        try:
+            parsed = lock.parse(text)
+        except ValueError as exc:
+            return {"source": source, "problems": [f"{where}: {source}: {exc}"]}
+        missing = lock.missing_pins(parsed, render.pip_pins(merged))
+        problems = [f"{where}: {source} does not pin {name}=={version} ({schema.PILLAR_KEY}:"
+                    f"{'version' if name == 'litellm' else 'extra_pip_packages'})" for name, version in missing]
+        return {"source": source, "digest": lock.digest(text), "problems": problems}
+
+    return _once_per_run(f"lock:{source}", compute)
+
+
+def _link_target(path):
+    """Where the link ``path`` points (absolute), or None."""
+    if not os.path.islink(path):
+        return None
+    return os.path.normpath(os.path.join(os.path.dirname(path), os.readlink(path)))
+
+
+def install_plan(parameters=None):
     """
-    Say what the package state still has to do: ``venv`` (true when the virtualenv has no python),
-    ``pins`` (the pinned packages missing or at another version) and ``pip`` (whether pip must run).
-    The formula renders the virtualenv and pip states only when there is work for them, which keeps
-    a no-op apply cheap. ``site_packages`` is where the virtualenv's packages live (or will, once it
-    is made), or None when neither the virtualenv nor the interpreter that makes it exists yet.
-    Before a virtualenv is made, an interpreter older than LiteLLM needs is refused, naming
-    ``litellm:python``.
+    Say what the package and switch states have to do. Every pinned set has its own virtualenv,
+    ``<install_dir>/venvs/<version>-<lock digest>``; the unit runs the link ``<install_dir>/current``.
+    Returns ``venv`` (the virtualenv this pillar runs), ``lock`` (the hash lock's source, where the
+    apply copies it, its digest), ``build`` (true when that virtualenv is not complete yet),
+    ``current`` and ``previous`` (where the links point now), ``switch`` (true when ``current`` must
+    move) and ``site_packages``. Before a virtualenv is made, an interpreter older than LiteLLM
+    needs is refused, naming ``litellm:python``.
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt-call litellm.install_needed
+        salt-call litellm.install_plan
     """
-    merged, _ = _valid(parameters)
-    path = render.paths(merged)["venv"]
-    needs_venv = not os.path.exists(os.path.join(path, "bin", "python"))
-    pins = venv.missing_pins(render.pip_pins(merged), venv.installed_distributions(path))
+    merged, given = _valid(parameters)
+    where = render.paths(merged)
+    found = _lock(merged, given.get("root"))
+    _raise_if_invalid(found["problems"])
+    name = render.venv_name(merged, found["digest"])
+    path = f"{where['venvs_dir']}/{name}"
+    current = _link_target(where["venv"])
+    if current is None and os.path.isfile(os.path.join(where["legacy_venv"], "bin", "python")):
+        current = where["legacy_venv"]  # installed in place by 0.3.0 or earlier
+    build = venv.built_from(path) != found["digest"]
     site = venv.site_packages(path)
-    if needs_venv:
+    if build and not site:
         version = _python_version(merged["python"])
         if version is not None:
             _raise_if_invalid([problem for problem in [schema.python_problem(merged["python"], version)] if problem])
-        site = site or venv.site_packages(path, version)
-    return {"venv": needs_venv, "pins": pins, "pip": needs_venv or bool(pins), "site_packages": site}
+        site = venv.site_packages(path, version)
+    return {"venv": path, "name": name, "build": build, "site_packages": site,
+            "lock": {"source": found["source"], "digest": found["digest"], "path": f"{where['locks_dir']}/{name}.txt"},
+            "current": current, "previous": _link_target(where["previous_venv"]), "switch": current != path}
 
 
 def _python_version(python):
@@ -558,6 +621,161 @@ def write_secret_file(content, path=None, test=False):
     os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
     keys.write_secret_file(target, text)
     return {**result, "changed": True}
+
+
+# --------------------------------------------------------------------------------------------------
+# Side-by-side virtualenvs: build from the lock, switch, roll back, prune
+# --------------------------------------------------------------------------------------------------
+
+
+def _install_context():
+    """The settings and install plan of this state run (the render's), checked against the ledger:
+    every path below comes from them, never from a caller."""
+    desired = _once_per_run("desired", lambda: _valid()[0])
+    problems = _ownership_problems(desired)
+    if problems:
+        raise CommandExecutionError("\n".join(problems))
+    plan = _once_per_run("install", install_plan)
+    return desired, plan, render.paths(desired)
+
+
+def _run(argv, env):
+    # Argument lists, no shell; output kept out of the minion log (pip prints index URLs).
+    out = __salt__["cmd.run_all"](argv, python_shell=False, env=env or None, ignore_retcode=True,
+                                  output_loglevel="quiet", redirect_stderr=True)
+    return out["retcode"], out["stdout"] or ""
+
+
+def _running_venv(where):
+    return _link_target(where["venv"]) or (
+        where["legacy_venv"] if os.path.isfile(os.path.join(where["legacy_venv"], "bin", "python")) else None)
+
+
+def build_venv(test=False):
+    """
+    Build the virtualenv this pillar runs, ``<install_dir>/venvs/<version>-<lock digest>``, from the
+    hash lock (``pip install --require-hashes --no-deps``, the sources from ``pip.conf``): every
+    installed file is checked against a hash in the lock, and a wheel whose hash differs is refused,
+    named in the error. A half-built virtualenv is removed and built again; a failed build is removed.
+    Nothing here touches the virtualenv the proxy runs. Used by the ``litellm.venv_built`` state.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call litellm.build_venv test=True
+    """
+    desired, plan, where = _install_context()
+    path, digest, lock_path = plan["venv"], plan["lock"]["digest"], plan["lock"]["path"]
+    if not install.inside(path, where["venvs_dir"]):
+        raise CommandExecutionError(f"{path} is not inside {where['venvs_dir']}: refusing to build there")
+    if venv.built_from(path) == digest:
+        return {"changed": False, "ok": True, "venv": path, "comment": f"{path} is built from lock {digest[:12]}"}
+    if test:
+        return {"changed": None, "ok": True, "venv": path,
+                "comment": f"Would build {path} from {plan['lock']['source']} (pip --require-hashes)"}
+    if _read_lock(lock_path) is None or lock.digest(_read_lock(lock_path)) != digest:
+        raise CommandExecutionError(f"{lock_path} is not the lock this apply rendered from ({plan['lock']['source']})")
+    os.makedirs(where["venvs_dir"], mode=0o755, exist_ok=True)
+    ok, comment = install.build(path, desired["python"], lock_path, digest, render.pip_pins(desired),
+                                where["pip_config"], _run)
+    return {"changed": ok, "ok": ok, "venv": path, "comment": comment}
+
+
+def switch_venv(test=False):
+    """
+    Point ``<install_dir>/current`` (what the unit runs) at the virtualenv this pillar runs, in one
+    atomic rename, after that virtualenv's LiteLLM accepted the deployed ``config.yaml``; the
+    virtualenv it pointed at becomes ``<install_dir>/previous``. A refused config switches nothing.
+    The running proxy is not touched: the service's restart runs the new one. Used by the
+    ``litellm.venv_switched`` state.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call litellm.switch_venv test=True
+    """
+    desired, plan, where = _install_context()
+    target, now = plan["venv"], _running_venv(where)
+    if now == target:
+        return {"changed": False, "ok": True, "comment": f"{where['venv']} points at {target}"}
+    if test:
+        return {"changed": None, "ok": True, "old": now, "new": target,
+                "comment": f"Would check config.yaml with {target}, then point {where['venv']} at it "
+                           f"(previous: {now or 'none'})"}
+    if venv.built_from(target) != plan["lock"]["digest"]:
+        raise CommandExecutionError(f"{target} is not built (the build state failed?): nothing switched")
+    code, out = _run(["env", "-i", *[f"{k}={v}" for k, v in render.OFFLINE_ENVIRONMENT.items()],
+                      f"{target}/bin/python", where["check_config"], where["config_file"]], {})
+    if code != 0:
+        return {"changed": False, "ok": False,
+                "comment": f"{target} refused {where['config_file']} (nothing switched): {out.strip()[-800:]}"}
+    if now:
+        install.point(where["previous_venv"], now)
+    install.point(where["venv"], target)
+    return {"changed": True, "ok": True, "old": now, "new": target,
+            "comment": f"{where['venv']} now points at {target} (previous: {now or 'none'})"}
+
+
+def roll_back_venv(to=None, timeout=120, test=False):
+    """
+    After a failed health gate: if this apply switched ``<install_dir>/current``, point it back at
+    ``to`` (the virtualenv that ran before the apply), restart the service and wait until it serves.
+    Returns ``rolled_back`` (false when this apply switched nothing) and what the proxy says. Used
+    by the ``litellm.venv_rolled_back`` state, which fails the apply either way.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call litellm.roll_back_venv to=/opt/litellm/venvs/1.108.6-0123456789ab
+    """
+    desired, plan, where = _install_context()
+    now = _running_venv(where)
+    if not to or now is None or os.path.normpath(to) == os.path.normpath(now):
+        return {"rolled_back": False, "comment": "this apply did not switch the virtualenv: nothing to roll back"}
+    if not (install.inside(to, desired["install_dir"]) and os.path.isfile(os.path.join(to, "bin", "python"))):
+        return {"rolled_back": False, "comment": f"{to} is gone: cannot roll back"}
+    if test:
+        return {"rolled_back": None, "comment": f"Would point {where['venv']} back at {to} and restart"}
+    install.point(where["venv"], to)
+    install.point(where["previous_venv"], now)
+    __salt__["service.restart"](desired["service_name"])
+    deadline = time.monotonic() + float(timeout)
+    while True:
+        report = proxy_status(timeout=5, name=desired["service_name"])
+        if report["ok"] or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    return {"rolled_back": True, "from": now, "to": to, "serving": report["ok"], "problem": report.get("problem"),
+            "comment": f"rolled back to {to} ({now} did not serve)"
+                       + ("" if report["ok"] else f"; {to} does not serve either: {report.get('problem')}")}
+
+
+def prune_venvs(test=False):
+    """
+    Remove every virtualenv of this deployment except the current and the previous one (and the
+    lock copies they were built from), once the proxy serves. Only inside ``<install_dir>``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call litellm.prune_venvs test=True
+    """
+    desired, plan, where = _install_context()
+    current = _running_venv(where)
+    previous = _link_target(where["previous_venv"])
+    doomed = [path for path in install.keep(current, previous, where["venvs_dir"], where["legacy_venv"])
+              if install.inside(path, desired["install_dir"])]
+    if doomed and not test:
+        for path in doomed:
+            shutil.rmtree(path, ignore_errors=True)
+            lock_copy = os.path.join(where["locks_dir"], os.path.basename(path) + ".txt")
+            if os.path.isfile(lock_copy) and path.startswith(where["venvs_dir"]):
+                os.unlink(lock_copy)
+    return {"removed": doomed, "changed": (None if test else True) if doomed else False}
 
 
 # --------------------------------------------------------------------------------------------------

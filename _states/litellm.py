@@ -187,34 +187,125 @@ def master_key_rotated(name, max_age="30d", force=False):
     return ret
 
 
-def venv_created(name, python):
+def _from_module(name, function, **kwargs):
+    ret = {"name": name, "result": True, "changes": {}, "comment": ""}
+    try:
+        return ret, __salt__[function](test=__opts__["test"], **kwargs)
+    except CommandExecutionError as exc:
+        ret["result"] = False
+        ret["comment"] = str(exc)
+        return ret, None
+
+
+def venv_built(name):
     """
-    Make sure the virtualenv ``name`` exists, creating it with ``python -m venv`` (an argument list,
-    no shell) when it has no ``bin/python``. An existing virtualenv is left as it is.
+    Make sure the virtualenv ``name`` (``<install_dir>/venvs/<version>-<lock digest>``, the one the
+    pillar asks for) is built from the hash lock with ``pip --require-hashes``. A wheel whose hash
+    the lock does not hold is refused and named. The proxy's running virtualenv is not touched.
 
     .. code-block:: yaml
 
         litellm-venv:
-          litellm.venv_created:
-            - name: /opt/litellm/venv
-            - python: /usr/bin/python3
+          litellm.venv_built:
+            - name: /opt/litellm/venvs/1.108.7-0123456789ab
     """
-    ret = {"name": name, "result": True, "changes": {}, "comment": ""}
-    if os.path.exists(os.path.join(name, "bin", "python")):
-        ret["comment"] = f"Virtualenv {name} exists"
+    ret, outcome = _from_module(name, "litellm.build_venv")
+    if outcome is None:
         return ret
-    if __opts__["test"]:
-        ret["result"] = None
-        ret["changes"] = {"venv": f"would be created with {python}"}
-        ret["comment"] = f"Would create the virtualenv {name} with {python}"
-        return ret
-    out = __salt__["cmd.run_all"]([python, "-m", "venv", name], python_shell=False, ignore_retcode=True)
-    if out["retcode"] != 0:
+    if outcome["venv"] != name:
         ret["result"] = False
-        ret["comment"] = f"{python} -m venv {name} failed: {(out['stderr'] or out['stdout']).strip()[-500:]}"
+        ret["comment"] = f"{name} is not the virtualenv this pillar runs ({outcome['venv']})"
         return ret
-    ret["changes"] = {"venv": f"created with {python}"}
-    ret["comment"] = f"Created the virtualenv {name} with {python}"
+    ret["comment"] = outcome["comment"]
+    if outcome["changed"] is None:
+        ret["result"] = None
+        ret["changes"] = {"venv": "would be built from the lock"}
+    elif not outcome["ok"]:
+        ret["result"] = False
+    elif outcome["changed"]:
+        ret["changes"] = {"venv": "built from the lock"}
+    return ret
+
+
+def venv_switched(name):
+    """
+    Make sure the link ``name`` (``<install_dir>/current``, what the unit runs) points at the
+    virtualenv this pillar runs, switched atomically only after that virtualenv's LiteLLM accepted
+    ``config.yaml``. The old target becomes ``<install_dir>/previous``. Watch it to restart.
+
+    .. code-block:: yaml
+
+        litellm-venv-switched:
+          litellm.venv_switched:
+            - name: /opt/litellm/current
+    """
+    ret, outcome = _from_module(name, "litellm.switch_venv")
+    if outcome is None:
+        return ret
+    ret["comment"] = outcome["comment"]
+    if not outcome["ok"]:
+        ret["result"] = False
+    elif outcome["changed"] is None:
+        ret["result"] = None
+        ret["changes"] = {"current": {"old": outcome["old"], "new": outcome["new"]}}
+    elif outcome["changed"]:
+        ret["changes"] = {"current": {"old": outcome["old"], "new": outcome["new"]}}
+    return ret
+
+
+def venv_rolled_back(name, to=None, timeout=120):
+    """
+    Run on a failed health gate (``onfail``): when the apply switched ``name``
+    (``<install_dir>/current``) away from ``to``, point it back, restart and wait for the proxy. It
+    fails either way, so the apply fails: "rolled back to ..." when it switched back.
+
+    .. code-block:: yaml
+
+        litellm-venv-rolled-back:
+          litellm.venv_rolled_back:
+            - name: /opt/litellm/current
+            - to: /opt/litellm/venvs/1.108.6-0123456789ab
+            - onfail:
+              - litellm: litellm-proxy-healthy
+    """
+    ret, outcome = _from_module(name, "litellm.roll_back_venv", to=to, timeout=timeout)
+    if outcome is None:
+        return ret
+    ret["comment"] = outcome["comment"]
+    if outcome["rolled_back"] is None:
+        ret["result"] = None
+        ret["changes"] = {"current": {"old": "this apply's", "new": to}}
+    elif outcome["rolled_back"]:
+        ret["result"] = False
+        ret["changes"] = {"current": {"old": outcome["from"], "new": outcome["to"]}}
+    else:
+        ret["result"] = True
+    return ret
+
+
+def venvs_pruned(name):
+    """
+    Remove the virtualenvs under ``name`` (``<install_dir>``) other than the current and the
+    previous one, once the proxy serves.
+
+    .. code-block:: yaml
+
+        litellm-venvs-pruned:
+          litellm.venvs_pruned:
+            - name: /opt/litellm
+    """
+    ret, outcome = _from_module(name, "litellm.prune_venvs")
+    if outcome is None:
+        return ret
+    if outcome["changed"] is False:
+        ret["comment"] = "Only the current and the previous virtualenv are kept: nothing to remove"
+        return ret
+    ret["changes"] = {"removed": outcome["removed"]}
+    if outcome["changed"] is None:
+        ret["result"] = None
+        ret["comment"] = "Would remove " + ", ".join(outcome["removed"])
+    else:
+        ret["comment"] = "Removed " + ", ".join(outcome["removed"])
     return ret
 
 

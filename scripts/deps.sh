@@ -55,6 +55,18 @@ if [ ! -e "$wheels/.complete-$lit_hash" ]; then
     sed -n 's/^# previous: //p' "$here/requirements-litellm.txt")" >&2
   touch "$wheels/.complete-$lit_hash"
 fi
+# Every wheel of the hash-locked requirements (tools/lock.py), the files the formula installs from;
+# keyed by the lock files so a regenerated lock downloads again.
+locks=("$here"/litellm/files/default/locks/litellm-*.txt)
+locks_hash=$(cat "${locks[@]}" | sha256sum | cut -c1-12)
+if [ ! -e "$wheels/.complete-locks-$locks_hash" ]; then
+  echo "deps: caching the locked LiteLLM wheels in $wheels" >&2
+  mkdir -p "$wheels"
+  for lock in "${locks[@]}"; do
+    /usr/bin/python3 -m pip download -q --require-hashes --no-deps -d "$wheels" -r "$lock" >&2
+  done
+  touch "$wheels/.complete-locks-$locks_hash"
+fi
 # A virtualenv with the pinned LiteLLM, from those wheels, for the unit tests of the config check
 # (test/unit/test_check_config.py; scripts/test.sh passes it as LITELLM_FORMULA_CHECK_PYTHON).
 check_venv="$cache/venv-litellm-$lit_hash"

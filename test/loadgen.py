@@ -77,15 +77,17 @@ def chat_once(port, key, model, stream, timeout, host="127.0.0.1"):
         conn.close()
 
 
-def run(port, key, model, clients, seconds, stream=False, timeout=30.0, pause_after_failure=0.1):
-    """``clients`` closed-loop clients for ``seconds``; returns a Summary."""
+def run(port, key, model, clients, seconds, stream=False, timeout=30.0, pause_after_failure=0.1, stop=None):
+    """``clients`` closed-loop clients for ``seconds`` (or until the event ``stop`` is set, if sooner);
+    returns a Summary."""
     summary = Summary()
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
+    stop = stop or threading.Event()
 
     def client(index):
         streaming = stream if stream in (True, False) else index % 2 == 1  # "mixed": half of each
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not stop.is_set():
             started = time.monotonic()
             ok, what = chat_once(port, key, model, streaming, timeout)
             outcome = Outcome(started, time.monotonic() - started, ok, what)

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 
 from . import schema
-from .render import paths
+from .render import paths, socket_activated
 from .schema import PILLAR_KEY
 
 FORMAT = 1
@@ -90,6 +90,7 @@ def resources(settings):
         ("service_user", "user", settings["service_user"]),
         ("service_group", "group", settings["service_group"]),
         ("service_name", "unit", paths(settings)["unit_file"]),
+    ] + ([("service_name", "unit", paths(settings)["socket_unit_file"])] if socket_activated(settings) else []) + [
         ("install_dir", "dir", settings["install_dir"].rstrip("/")),
         ("config_dir", "dir", settings["config_dir"].rstrip("/")),
         ("state_dir", "dir", settings["state_dir"].rstrip("/")),
@@ -261,7 +262,7 @@ def clean_plan(settings, ledgers, host, remove_accounts):
     since made a mount point or a link is left) and what it leaves, with why."""
     service = settings["service_name"]
     own = ledgers.get(service, {})
-    plan = {"unit": None, "dirs": {key: [] for key in ("install_dir", "config_dir", "state_dir")},
+    plan = {"units": [], "dirs": {key: [] for key in ("install_dir", "config_dir", "state_dir")},
             "users": [], "groups": [], "left": [], "entries": sorted(own.values(), key=_order)}
     for entry in plan["entries"]:
         kind, name = entry["kind"], entry["name"]
@@ -272,7 +273,7 @@ def clean_plan(settings, ledgers, host, remove_accounts):
         if hard:
             plan["left"].append(f"{PILLAR_KEY}:{key}: {KIND_WORDS[kind]} {name} left in place: it {hard}")
         elif kind == "unit":
-            plan["unit"] = name
+            plan["units"].append(name)
         elif kind == "dir":
             plan["dirs"][key if key in plan["dirs"] else "install_dir"].append(name)
         elif remove_accounts:
@@ -286,7 +287,7 @@ def clean_plan(settings, ledgers, host, remove_accounts):
 
 def planned_removals(plan):
     """Entry ids a clean following ``plan`` removes."""
-    ids = {_entry_id("unit", plan["unit"])} if plan["unit"] else set()
+    ids = {_entry_id("unit", name) for name in plan["units"]}
     ids |= {_entry_id("dir", name) for names in plan["dirs"].values() for name in names}
     ids |= {_entry_id("user", name) for name in plan["users"]} | {_entry_id("group", name) for name in plan["groups"]}
     return ids

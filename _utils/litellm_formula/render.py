@@ -252,9 +252,31 @@ def worker_count(settings, cpus, mem_mb=None):
 
 
 def server_args(settings, cpus, mem_mb=None):
-    """The litellm CLI arguments choosing the HTTP server and its worker count."""
+    """The litellm CLI arguments choosing the HTTP server, its worker count and worker recycling."""
     flag = SERVERS[settings["server"]]
-    return ([flag] if flag else []) + ["--num_workers", str(worker_count(settings, cpus, mem_mb))]
+    args = ([flag] if flag else []) + ["--num_workers", str(worker_count(settings, cpus, mem_mb))]
+    if settings.get("max_requests_before_restart"):
+        args += ["--max_requests_before_restart", str(settings["max_requests_before_restart"])]
+        if settings.get("max_requests_before_restart_jitter"):
+            args += ["--max_requests_before_restart_jitter", str(settings["max_requests_before_restart_jitter"])]
+    return args
+
+
+def socket_activated(settings):
+    """systemd holds the port (a .socket unit) only in gunicorn mode: gunicorn serves from an inherited
+    socket (LISTEN_FDS); uvicorn and granian, as LiteLLM starts them, bind the port themselves."""
+    return settings.get("server") == "gunicorn"
+
+
+def listen_stream(settings):
+    """ListenStream= of the socket unit: the proxy's address, IPv6 in brackets."""
+    host = settings["bind_host"]
+    return f"[{host}]:{settings['bind_port']}" if ":" in host else f"{host}:{settings['bind_port']}"
+
+
+def limit_nofile(settings):
+    """LimitNOFILE=: a client connection and its backend connection each, plus the interpreter's own files."""
+    return 2 * settings["max_connections"] + 1024
 
 
 def paths(settings):
@@ -262,13 +284,20 @@ def paths(settings):
     config_dir = settings["config_dir"].rstrip("/")
     install_dir = settings["install_dir"].rstrip("/")
     return {
-        "venv": f"{install_dir}/venv",
+        # The link the unit runs; it points into venvs/ (one virtualenv per version and lock).
+        "venv": f"{install_dir}/current",
+        "previous_venv": f"{install_dir}/previous",
+        "venvs_dir": f"{install_dir}/venvs",
+        "locks_dir": f"{install_dir}/locks",
+        # Where 0.3.0 and earlier installed in place: a rollback target until pruned.
+        "legacy_venv": f"{install_dir}/venv",
         "check_config": f"{install_dir}/libexec/check-config.py",
         "pip_config": f"{install_dir}/pip.conf",
         "config_file": f"{config_dir}/config.yaml",
         "env_file": f"{config_dir}/litellm.env",
         "master_key_file": f"{config_dir}/master_key.env",
         "unit_file": f"/etc/systemd/system/{settings['service_name']}.service",
+        "socket_unit_file": f"/etc/systemd/system/{settings['service_name']}.socket",
     }
 
 
@@ -286,11 +315,18 @@ def pip_pins(settings):
     return pins
 
 
-def check_config_command(settings):
-    """file.managed check_cmd: the virtualenv's LiteLLM checks a new config.yaml before it goes live."""
+def check_config_command(settings, venv=None):
+    """file.managed check_cmd: the LiteLLM of ``venv`` (the one the apply is about to run, by default
+    the current one) checks a new config.yaml before it goes live."""
     where = paths(settings)
     env = " ".join(f"{name}={shlex.quote(value)}" for name, value in OFFLINE_ENVIRONMENT.items())
-    return f"env -i {env} {shlex.quote(where['venv'] + '/bin/python')} {shlex.quote(where['check_config'])}"
+    python = (venv or where["venv"]) + "/bin/python"
+    return f"env -i {env} {shlex.quote(python)} {shlex.quote(where['check_config'])}"
+
+
+def venv_name(settings, lock_digest):
+    """A virtualenv per pinned set: the LiteLLM version and the lock's digest."""
+    return f"{settings['version']}-{lock_digest[:12]}"
 
 
 def state_directory(settings):
@@ -305,6 +341,9 @@ def derived(settings, cpus, mem_mb):
         "unit_ip_address_allow": ip_address_allow(settings),
         "server_args": " ".join(server_args(settings, cpus, mem_mb)),
         "stop_timeout": stop_timeout(settings),
+        "socket_activated": socket_activated(settings),
+        "listen_stream": listen_stream(settings),
+        "limit_nofile": limit_nofile(settings),
         "state_directory": state_directory(settings),
         "pip_requirements": pip_requirements(settings),
         "check_config_cmd": check_config_command(settings),

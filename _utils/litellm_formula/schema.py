@@ -161,6 +161,12 @@ def _account(value):
     return _system_name(value)
 
 
+def _lock_file(value):
+    if value and not (value.startswith("salt://") or value.startswith("/")) or any(c in value for c in "\n\r\0"):
+        return "empty, a salt:// URL or an absolute path on the minion"
+    return None
+
+
 def _unit_name(value):
     if not UNIT_RE.match(value) or value.endswith(UNIT_SUFFIXES):
         return "a systemd unit name without .service (letters, digits, . _ -; no @)"
@@ -290,7 +296,11 @@ SCHEMA = [
     Field("python", str, "interpreter that builds the virtualenv (an OS Python, not under /root, "
           f"Python {'.'.join(map(str, MIN_PYTHON))} or newer)", _interpreter),
     Field("pkgs", list, "OS packages providing Python with venv support", _strings),
-    Field("install_dir", str, "the formula's own directory for the virtualenv (<install_dir>/venv): "
+    Field("lock_file", str, "the hash lock pip installs from with --require-hashes: empty for the formula's own "
+          "lock of `version` (litellm/files/default/locks/), else a salt:// URL or an absolute path on the minion; "
+          "it must pin litellm at `version` and every extra_pip_packages pin", _lock_file),
+    Field("install_dir", str, "the formula's own directory for the virtualenvs (<install_dir>/venvs/<version>-<lock>, "
+          "run through the link <install_dir>/current): "
           "/opt/<service_name> when empty; named after the service, directly under /opt, /srv or /usr/local/lib"),
     Field("config_dir", str, "the formula's own directory for config.yaml and the environment files: "
           "/etc/<service_name> when empty; named after the service, directly under /etc or /usr/local/etc"),
@@ -328,7 +338,14 @@ SCHEMA = [
           "(never 0: Ollama reads it as unlimited)", _between(1, 64)),
     Field("startup_timeout", int, "seconds an apply waits for the proxy after a (re)start", _between(5, 900)),
     Field("shutdown_timeout", int, "seconds a stop lets in-flight requests finish (GRACEFUL_SHUTDOWN_TIMEOUT); "
-          "systemd's TimeoutStopSec= is set above it", _between(0, 3600)),
+          "systemd's TimeoutStopSec= is set above it. At least the longest request the router allows "
+          "(router and model timeouts), so a planned restart cuts none", _between(0, 3600)),
+    Field("max_requests_before_restart", int, "requests after which a gunicorn or uvicorn worker is replaced by "
+          "a fresh one (0: never); bounds memory growth", _between(0, 10_000_000)),
+    Field("max_requests_before_restart_jitter", int, "random extra requests per worker (0 to this) so workers are "
+          "not all replaced at once", _between(0, 10_000_000)),
+    Field("max_connections", int, "client connections the proxy holds at once: the socket's accept queue and, "
+          "twice this plus 1024, LimitNOFILE= (each may hold a backend connection)", _between(64, 262_144)),
     Field("ip_address_allow", list, "networks the proxy may talk to (clients and backends): IPAddressDeny=any plus "
           "these, localhost and literal backend addresses; [any] turns the IP firewall off", _ip_allow),
     Field("extra_config", dict, "merged last into config.yaml (escape hatch for LiteLLM settings); secrets in it "
@@ -599,7 +616,34 @@ def validate_settings(settings, prefix=""):
     backends = _validate_backends(settings, errors)
     _validate_models(settings, backends, errors)
     _validate_environment(settings, errors)
+    _validate_drain(settings, errors)
     return errors
+
+
+def longest_request(settings):
+    """``(seconds, pillar key)``: the longest a request may legitimately run (router or model timeouts)."""
+    router = settings.get("router") if isinstance(settings.get("router"), dict) else {}
+    found = [(router.get(key), f"router:{key}") for key in ("timeout", "stream_timeout")]
+    models = settings.get("models") if isinstance(settings.get("models"), list) else []
+    for index, model in enumerate(models):
+        if isinstance(model, dict):
+            found += [(model.get(key), f"models:{index}:{key}") for key in ("timeout", "stream_timeout")]
+    found = [(value, key) for value, key in found if _is_type(value, NUMBER) and value > 0]
+    return max(found, default=(0, None))
+
+
+def _validate_drain(settings, errors):
+    # A planned restart drains for shutdown_timeout seconds, then cuts what still runs.
+    drain = settings.get("shutdown_timeout")
+    longest, key = longest_request(settings)
+    if _is_type(drain, int) and key and drain < longest:
+        errors.append(f"{PILLAR_KEY}:shutdown_timeout: {drain} s is shorter than {PILLAR_KEY}:{key} ({longest:g} s): "
+                      "a planned restart would cut requests the router allows; raise shutdown_timeout or lower "
+                      "the timeout")
+    jitter = settings.get("max_requests_before_restart_jitter")
+    if _is_type(jitter, int) and jitter and not settings.get("max_requests_before_restart"):
+        errors.append(f"{PILLAR_KEY}:max_requests_before_restart_jitter: set without "
+                      f"{PILLAR_KEY}:max_requests_before_restart (no effect alone)")
 
 
 def master_key_problem(key):

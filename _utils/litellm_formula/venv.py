@@ -43,3 +43,17 @@ def missing_pins(pins, installed):
     """The ``[name, version]`` pins the virtualenv does not hold at exactly that version."""
     return [[name, version] for name, version in pins if installed.get(_dist_key(name)) != version]
 
+
+
+# Written last into a virtualenv the formula built: the digest of the lock it was built from. A
+# virtualenv without it is half-built (an install that failed or was cut) and is built again.
+BUILT_MARKER = ".litellm-formula-lock"
+
+
+def built_from(venv):
+    """The lock digest a complete virtualenv was built from, or None."""
+    try:
+        with open(os.path.join(venv, BUILT_MARKER), encoding="utf-8") as handle:
+            return handle.read().strip() or None
+    except OSError:
+        return None

@@ -6,8 +6,7 @@
 {%- set prefix = tplroot | replace("/", "-") %}
 {%- set sls_ownership = slsroot ~ '.ownership' %}
 {%- set sls_package_source = slsroot ~ '.package.source' %}
-{%- from tplroot ~ "/map.jinja" import mapdata as litellm, parameters with context %}
-{%- set venv = litellm.paths.venv %}
+{%- from tplroot ~ "/map.jinja" import mapdata as litellm with context %}
 
 include:
   - {{ sls_ownership }}
@@ -17,38 +16,33 @@ include:
   pkg.installed:
     - pkgs: {{ litellm.pkgs | json }}
 
-{#- Decided at render time from the files on disk, not with `creates`/`unless`: the first state
-    with such a check makes Salt load every state and execution module (about 0.5 s per apply). #}
-{%- set needed = salt['litellm.install_needed'](parameters=parameters) %}
-{%- if needed.venv %}
+{#- Decided at render time from the files on disk (litellm.install_plan), not with `creates`/`unless`:
+    the first state with such a check makes Salt load every state and execution module (about 0.5 s
+    per apply). One virtualenv per pinned set: venvs/<version>-<lock digest>. #}
+{%- set needed = litellm.install %}
 
-# The OS Python: a venv on an interpreter under /root cannot start with ProtectHome=yes. No shell:
-# the state runs `python -m venv` as an argument list.
-{{ prefix }}-package-install-venv-created:
-  litellm.venv_created:
-    - name: {{ venv }}
-    - python: {{ litellm.python }}
+# The hash lock this virtualenv is built from, kept beside it (README "Hash-locked installs").
+{{ prefix }}-package-install-lock-managed:
+  file.managed:
+    - name: {{ needed.lock.path }}
+    - source: {{ needed.lock.source }}
+    - user: root
+    - group: root
+    - mode: '0644'
+    - makedirs: true
     - require:
       - sls: {{ sls_ownership }}
-      - pkg: {{ prefix }}-package-install-pkg-installed
-{%- endif %}
 
-{%- if needed.pip %}
-
-{{ prefix }}-package-install-pip-installed:
-  pip.installed:
-    - pkgs: {{ litellm.pip_requirements | json }}
-    - bin_env: {{ venv }}
-    - env_vars:
-        PIP_CONFIG_FILE: {{ litellm.paths.pip_config }}
+# The OS Python (a venv on an interpreter under /root cannot start with ProtectHome=yes), then
+# `pip install --require-hashes --no-deps -r <lock>` with the sources of pip.conf. The virtualenv the
+# proxy runs is never touched: the switch (service.switch) moves the unit to this one.
+{{ prefix }}-package-install-venv-built:
+  litellm.venv_built:
+    - name: {{ needed.venv }}
     - require:
       - pkg: {{ prefix }}-package-install-pkg-installed
+      - file: {{ prefix }}-package-install-lock-managed
       - sls: {{ sls_package_source }}
-{%- if needed.venv %}
-      - litellm: {{ prefix }}-package-install-venv-created
-{%- endif %}
-{%- endif %}
-
 {%- if needed.site_packages %}
 {#- Files the formula adds to the virtualenv's site-packages (README "Files on the host"):
     the fork-safety .pth (gunicorn worker boot race) and the two LiteLLM callbacks config.yaml loads. #}
@@ -65,10 +59,8 @@ include:
     - user: root
     - group: root
     - mode: '0644'
-{%- if needed.pip %}
     - require:
-      - pip: {{ prefix }}-package-install-pip-installed
-{%- endif %}
+      - litellm: {{ prefix }}-package-install-venv-built
 {%- endfor %}
 {%- endif %}
 
@@ -82,6 +74,3 @@ include:
     - makedirs: true
     - require:
       - sls: {{ sls_ownership }}
-{%- if needed.pip %}
-      - pip: {{ prefix }}-package-install-pip-installed
-{%- endif %}

@@ -3,5 +3,6 @@
 ---
 include:
   - .unit
+  - .switch
   - .record
   - .running

@@ -8,6 +8,7 @@
 {%- set sls_config_file = slsroot ~ '.config.file' %}
 {%- set sls_config_environ = slsroot ~ '.config.environ' %}
 {%- set sls_service_unit = slsroot ~ '.service.unit' %}
+{%- set sls_service_switch = slsroot ~ '.service.switch' %}
 {%- from tplroot ~ "/map.jinja" import mapdata as litellm with context %}
 
 include:
@@ -15,6 +16,7 @@ include:
   - {{ sls_config_file }}
   - {{ sls_config_environ }}
   - {{ sls_service_unit }}
+  - {{ sls_service_switch }}
 
 # What this apply deployed (no secret), written once the files it describes are in place. The
 # litellm.* functions that operate the proxy read it instead of pillar (README "Operations").
@@ -38,3 +40,4 @@ include:
       - sls: {{ sls_config_file }}
       - sls: {{ sls_config_environ }}
       - sls: {{ sls_service_unit }}
+      - sls: {{ sls_service_switch }}

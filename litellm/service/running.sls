@@ -10,6 +10,7 @@
 {%- set sls_config_environ = slsroot ~ '.config.environ' %}
 {%- set sls_service_unit = slsroot ~ '.service.unit' %}
 {%- set sls_service_record = slsroot ~ '.service.record' %}
+{%- set sls_service_switch = slsroot ~ '.service.switch' %}
 {%- from tplroot ~ "/map.jinja" import mapdata as litellm with context %}
 
 include:
@@ -19,6 +20,7 @@ include:
   - {{ sls_config_environ }}
   - {{ sls_service_unit }}
   - {{ sls_service_record }}
+  - {{ sls_service_switch }}
 
 # A crash loop leaves the unit failed and refusing starts; restarts by Salt count against
 # StartLimitBurst= too. Clear both so the start or restart below is not refused.
@@ -28,13 +30,32 @@ include:
     - require:
       - sls: {{ sls_service_unit }}
 
-# One restart per apply whatever changed; none when nothing did.
+{%- if litellm.socket_activated %}
+
+# The listening socket first: the service inherits it. Restarted only when its own file changes
+# (a new address or port), which restarts the service with it (Requires=).
+{{ prefix }}-service-running-socket-running:
+  service.running:
+    - name: {{ litellm.service_name }}.socket
+    - enable: true
+    - watch:
+      - file: {{ prefix }}-service-unit-socket-file-managed
+    - require:
+      - sls: {{ sls_service_unit }}
+      - litellm: {{ prefix }}-service-running-unit-reset
+    - require_in:
+      - service: {{ prefix }}-service-running-service-running
+{%- endif %}
+
+# One restart per apply whatever changed; none when nothing did. With the socket unit, clients wait
+# through it in the socket's queue while the old workers drain (shutdown_timeout).
 {{ prefix }}-service-running-service-running:
   service.running:
     - name: {{ litellm.service_name }}
     - enable: true
     - watch:
       - sls: {{ sls_package_install }}
+      - sls: {{ sls_service_switch }}
       - sls: {{ sls_config_file }}
       - sls: {{ sls_config_environ }}
       - sls: {{ sls_service_unit }}
@@ -51,3 +72,20 @@ include:
     - require:
       - sls: {{ sls_service_record }}
       - service: {{ prefix }}-service-running-service-running
+
+# A failed health gate right after a switch: back to the virtualenv that ran before this apply,
+# restart, wait, and fail the apply saying "rolled back to ...". Nothing to do when it did not switch.
+{{ prefix }}-service-running-venv-rolled-back:
+  litellm.venv_rolled_back:
+    - name: {{ litellm.paths.venv }}
+    - to: {{ litellm.install.current | json }}
+    - timeout: {{ litellm.startup_timeout }}
+    - onfail:
+      - litellm: {{ prefix }}-service-running-proxy-healthy
+
+# Once the proxy serves: only the current and the previous virtualenv stay.
+{{ prefix }}-service-running-venvs-pruned:
+  litellm.venvs_pruned:
+    - name: {{ litellm.install_dir }}
+    - require:
+      - litellm: {{ prefix }}-service-running-proxy-healthy

@@ -26,7 +26,8 @@ def test_settings_merge_defaults_and_pillar_without_the_key(loaders, set_pillar)
     settings = loaders.modules.litellm.settings()
     assert settings["bind_port"] == 4100
     assert settings["install_dir"] == "/opt/litellm-llm"
-    assert settings["paths"]["venv"] == "/opt/litellm-llm/venv"
+    assert settings["paths"]["venv"] == "/opt/litellm-llm/current"
+    assert settings["install"]["venv"].startswith("/opt/litellm-llm/venvs/1.108.7-")
     assert settings["config_dir"] == "/etc/litellm"  # empty in defaults: named after the service
     assert settings["service_user"] == "litellm"
     assert "master_key" not in settings
@@ -56,9 +57,10 @@ def test_every_sls_renders_with_state_ids_that_say_what_they_manage(loaders, set
 def test_first_apply_puts_the_fork_safety_pth_where_the_new_venv_will_look(loaders, set_pillar, install_dir):
     set_pillar({**GOOD, "install_dir": str(install_dir)})
     rendered = loaders.modules.state.show_sls("litellm.package.install")
-    assert "litellm-package-install-venv-created" in rendered  # the virtualenv does not exist yet
+    venv = loaders.modules.litellm.install_plan()["venv"]
+    assert {"name": venv} in rendered["litellm-package-install-venv-built"]["litellm"]
     version = "%d.%d" % sys.version_info[:2]  # the test venv runs on /usr/bin/python3, as the formula does
-    site = f"{install_dir}/venv/lib/python{version}/site-packages"
+    site = f"{venv}/lib/python{version}/site-packages"
     # The .pth, and the callbacks importable by the names config.yaml gives them.
     for state_id, filename in (("fork-safety-pth", "litellm_formula_fork_safety.pth"),
                                ("liveness-module", "litellm_formula_liveness.py"),
@@ -75,7 +77,7 @@ def test_a_bad_pillar_fails_the_render_naming_the_key(loaders, set_pillar):
 
 def test_every_public_function_is_documented_with_a_cli_example(loaders):
     docs = loaders.modules.sys.doc("litellm")
-    assert len(docs) == 19, sorted(docs)
+    assert len(docs) == 23, sorted(docs)
     for name, doc in docs.items():
         assert doc and "CLI Example:" in doc and "salt" in doc.split("CLI Example:")[1], name
     state_docs = loaders.modules.sys.state_doc("litellm")
@@ -95,7 +97,8 @@ def test_the_unit_carries_the_hardening_and_no_secret(loaders, set_pillar, tmp_p
     for directive in ("NoNewPrivileges=yes", "ProtectSystem=strict", "CapabilityBoundingSet=\n",
                       "SystemCallFilter=@system-service", "IPAddressDeny=any",
                       "IPAddressAllow=localhost 192.0.2.7 10.0.0.0/8\n", "EnvironmentFile=/etc/litellm/master_key.env",
-                      "TimeoutStopSec=45\n"):
+                      "TimeoutStopSec=315\n", "TimeoutStartSec=120\n", "LimitNOFILE=9216\n",
+                      "Requires=litellm.socket\n", "ExecStart=/opt/litellm/current/bin/litellm "):
         assert directive in unit
     assert KEY not in unit
 
@@ -195,25 +198,22 @@ def test_an_interpreter_older_than_litellm_needs_fails_the_render(loaders, set_p
     assert f"litellm:python: {old} is Python 3.9" in "\n".join(rendered)
 
 
-def test_the_virtualenv_is_made_without_a_shell_once(loaders, tmp_path):
-    venv = tmp_path / "a venv; touch pwned"  # a shell would split this; an argument list does not
-    made = loaders.states.litellm.venv_created(name=str(venv), python="/usr/bin/python3")
-    assert made.result is True and made.changes and (venv / "bin" / "python").exists()
-    assert not (tmp_path / "pwned").exists() and not pathlib.Path("pwned").exists()
-    assert loaders.states.litellm.venv_created(name=str(venv), python="/usr/bin/python3").changes == {}
-
-
-def test_the_virtualenv_state_under_test_mode_creates_nothing(loaders, tmp_path):
+def test_the_virtualenv_states_under_test_mode_create_nothing(loaders, set_pillar, install_dir):
+    set_pillar({**GOOD, "install_dir": str(install_dir)})
     loaders.opts["test"] = True
-    predicted = loaders.states.litellm.venv_created(name=str(tmp_path / "venv"), python="/usr/bin/python3")
-    assert predicted.result is None and predicted.changes and not (tmp_path / "venv").exists()
+    plan = loaders.modules.litellm.install_plan()
+    built = loaders.states.litellm.venv_built(name=plan["venv"])
+    assert built.result is None and built.changes, built
+    switched = loaders.states.litellm.venv_switched(name=f"{install_dir}/current")
+    assert switched.result is None and switched.changes["current"]["new"] == plan["venv"], switched
+    assert not pathlib.Path(plan["venv"]).exists() and not (install_dir / "current").exists()
 
 
 def test_the_public_surface_is_exactly_the_functions_meant_to_be_called(loaders):
     public = {name.split(".", 1)[1] for name in loaders.modules.sys.list_functions("litellm")}
     assert public == {
-        "settings", "validate_pillar", "render_config", "render_environment", "models", "install_needed",
-        "write_master_key", "deployment", "proxy_status", "journal_tail", "health", "version",
+        "settings", "validate_pillar", "render_config", "render_environment", "models", "install_plan",
+        "build_venv", "switch_venv", "roll_back_venv", "prune_venvs", "write_master_key", "deployment", "proxy_status", "journal_tail", "health", "version",
         "master_key_fingerprint", "master_key_age", "rotate_master_key", "ensure_generated_master_key",
         "owned", "record_ownership", "write_secret_file",
     }
@@ -336,6 +336,7 @@ def test_the_ledger_is_claimed_once_confirmed_and_pruned(loaders, set_pillar, ho
     assert {(e["kind"], e["name"], e["how"]) for e in entries} == {
         ("user", name, "created"), ("group", name, "created"),
         ("unit", f"/etc/systemd/system/{name}.service", "created"),
+        ("unit", f"/etc/systemd/system/{name}.socket", "created"),
         ("dir", str(install), "created"), ("dir", str(config), "created"), ("dir", f"/var/lib/{name}", "created")}
     assert ledger.stat().st_mode & 0o777 == 0o600
     assert loaders.states.litellm.ownership_recorded(name=name).changes == {}

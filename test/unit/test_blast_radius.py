@@ -176,6 +176,7 @@ def test_the_ledger_says_what_was_created_and_what_adopted_and_keeps_earlier_dir
     first = ownership.claim(merged(adopt=["service_user"]), {}, host)
     how = {(e["kind"], e["name"]): e["how"] for e in first["owned"]}
     assert how == {("user", "litellm"): "adopted", ("group", "litellm"): "created", ("unit", UNIT): "created",
+                   ("unit", "/etc/systemd/system/litellm.socket"): "created",
                    ("dir", "/opt/litellm"): "created", ("dir", "/etc/litellm"): "created",
                    ("dir", "/var/lib/litellm"): "created"}
     # The config_dir moves; the old one, created by the formula and still there, stays listed.
@@ -197,7 +198,7 @@ def test_clean_removes_only_the_ledger_and_says_what_it_leaves():
                     units={"litellm.service": UNIT})
     host.dirs.add("/etc/litellm-old")
     plan = ownership.clean_plan(merged(), {"litellm": owned}, host, remove_accounts=True)
-    assert plan["unit"] == UNIT and plan["users"] == ["litellm"] and plan["groups"] == []
+    assert plan["units"] == [UNIT] and plan["users"] == ["litellm"] and plan["groups"] == []
     assert plan["dirs"] == {"install_dir": ["/opt/litellm"], "config_dir": ["/etc/litellm-old"], "state_dir": []}
     assert [line.split(":", 2)[1] for line in plan["left"]] == ["service_group", "config_dir"]
     assert all("left in place" in line for line in plan["left"])
@@ -215,7 +216,7 @@ def test_clean_removes_only_the_ledger_and_says_what_it_leaves():
     # Nothing owned: a unit the formula did not create is never stopped or removed.
     nothing = ownership.clean_plan(merged(service_name="ssh-proxy"), {}, FakeHost(
         units={"ssh-proxy.service": "/etc/systemd/system/ssh-proxy.service"}), remove_accounts=True)
-    assert nothing["unit"] is None and nothing["dirs"] == {"install_dir": [], "config_dir": [], "state_dir": []}
+    assert nothing["units"] == [] and nothing["dirs"] == {"install_dir": [], "config_dir": [], "state_dir": []}
     assert ownership.planned_removals(plan) == {f"unit:{UNIT}", "dir:/opt/litellm", "dir:/etc/litellm-old",
                                                 "user:litellm"}
     assert nothing["left"] and "service_name" in nothing["left"][0]

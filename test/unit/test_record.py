@@ -100,7 +100,7 @@ def test_the_values_the_states_place_are_computed_here():
     assert [name for name, _ in render.pip_pins(merged)] == ["litellm", "prisma", "httptools"]
     # The config check runs with the service's offline variables, its paths quoted.
     assert derived["check_config_cmd"] == ("env -i LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_TELEMETRY_DISABLED=true "
-                                           "'/opt/my llm/venv/bin/python' '/opt/my llm/libexec/check-config.py'")
+                                           "'/opt/my llm/current/bin/python' '/opt/my llm/libexec/check-config.py'")
     env = render.service_environment(merged)
     assert all(env[name] == value for name, value in render.OFFLINE_ENVIRONMENT.items())
 
