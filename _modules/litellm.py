@@ -23,6 +23,7 @@ import importlib.util
 import logging
 import os
 import shutil
+import socket
 import sys
 import threading
 import time
@@ -711,11 +712,55 @@ def switch_venv(test=False):
     if code != 0:
         return {"changed": False, "ok": False,
                 "comment": f"{target} refused {where['config_file']} (nothing switched): {out.strip()[-800:]}"}
+    if now and __salt__["service.status"](desired["service_name"]):
+        problem = _trial_start(desired, target, where)
+        if problem:
+            return {"changed": False, "ok": False, "comment": f"{target} did not serve in a trial start beside the "
+                                                              f"live proxy (nothing switched): {problem}"}
     if now:
         install.point(where["previous_venv"], now)
     install.point(where["venv"], target)
     return {"changed": True, "ok": True, "old": now, "new": target,
             "comment": f"{where['venv']} now points at {target} (previous: {now or 'none'})"}
+
+
+def _free_loopback_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _trial_start(desired, target, where):
+    """Start ``target``'s proxy beside the live one (one worker, a free loopback port), wait until it
+    serves every model, stop it. Returns None, or what went wrong with its journal's error lines."""
+    port = _free_loopback_port()
+    args = render.server_args({**desired, "num_workers": 1}, 1)
+    unit, argv = install.trial_argv(desired, target, port, where, args)
+    __salt__["cmd.run_all"](["systemctl", "reset-failed", f"{unit}.service"], python_shell=False,
+                            ignore_retcode=True, output_loglevel="quiet")
+    code, out = _run(argv, {})
+    if code != 0:
+        return f"systemd-run failed: {out.strip()[-500:]}"
+    key = keys.read_env_file_value(where["master_key_file"], schema.MASTER_KEY_ENV) or ""
+    deadline = time.monotonic() + float(desired["startup_timeout"])
+    try:
+        while True:
+            report = health_checks.check_proxy(f"http://127.0.0.1:{port}", key,
+                                               [model["name"] for model in desired["models"]], timeout=5)
+            if report["ok"]:
+                return None
+            active = __salt__["cmd.run_all"](["systemctl", "is-active", f"{unit}.service"], python_shell=False,
+                                             ignore_retcode=True, output_loglevel="quiet")["stdout"].strip()
+            if active not in ("active", "activating") or time.monotonic() > deadline:
+                journal = __salt__["cmd.run_all"](
+                    ["journalctl", "--no-pager", "-o", "cat", "-n", "300", "-u", f"{unit}.service"],
+                    python_shell=False, ignore_retcode=True, output_loglevel="quiet")["stdout"]
+                return (f"{report['problem']} ({unit}: {active}); error lines:\n"
+                        + health_checks.error_lines(journal))
+            time.sleep(1)
+    finally:
+        __salt__["cmd.run_all"](["systemctl", "stop", f"{unit}.service"], python_shell=False, ignore_retcode=True,
+                                output_loglevel="quiet")
 
 
 def roll_back_venv(to=None, timeout=120, test=False):
@@ -741,6 +786,9 @@ def roll_back_venv(to=None, timeout=120, test=False):
         return {"rolled_back": None, "comment": f"Would point {where['venv']} back at {to} and restart"}
     install.point(where["venv"], to)
     install.point(where["previous_venv"], now)
+    # A crash loop of the failed release may have hit the start limit: clear it, or the restart is refused.
+    __salt__["cmd.run_all"](["systemctl", "reset-failed", f"{desired['service_name']}.service"],
+                            python_shell=False, ignore_retcode=True, output_loglevel="quiet")
     __salt__["service.restart"](desired["service_name"])
     deadline = time.monotonic() + float(timeout)
     while True:

@@ -53,7 +53,8 @@ def default_extras():
 
 def resolve(requirements, index):
     """pip's installation report for the requirements: what it would install, nothing installed.
-    --isolated drops this host's extra indexes and find-links, so the lock says what the index serves."""
+    --isolated drops this host's extra indexes and find-links (not /etc/pip.conf), so the lock says what
+    the index serves; --dry-run with --report is exempt from PEP 668, so the OS Python may run it."""
     with tempfile.TemporaryDirectory() as tmp:
         report = pathlib.Path(tmp, "report.json")
         subprocess.run([sys.executable, "-m", "pip", "install", "--isolated", "--quiet", "--dry-run",

@@ -74,3 +74,20 @@ def keep(current, previous, venvs_dir, legacy):
     if os.path.isdir(legacy) and not os.path.islink(legacy) and os.path.normpath(legacy) not in kept:
         doomed.append(legacy)
     return doomed
+
+
+def trial_argv(settings, venv_path, port, where, server_args):
+    """``systemd-run`` argument list of a trial start: the new virtualenv's proxy, as the service
+    user with the service's environment files (the master key stays in its file), on a loopback
+    port no client uses, before any switch. A release that cannot serve fails here, not in front of
+    clients."""
+    unit = f"{settings['service_name']}-trial"
+    props = [f"User={settings['service_user']}", f"Group={settings['service_group']}",
+             f"EnvironmentFile={where['env_file']}", f"EnvironmentFile={where['master_key_file']}",
+             f"WorkingDirectory={settings['state_dir']}", "UMask=0077", "NoNewPrivileges=yes", "PrivateTmp=yes",
+             "ProtectSystem=strict", "ProtectHome=yes", "PrivateDevices=yes", "ProtectKernelTunables=yes",
+             "ProtectControlGroups=yes", "RestrictSUIDSGID=yes", "TimeoutStopSec=15"]
+    return unit, (["systemd-run", f"--unit={unit}", "--collect", "--quiet", "--service-type=exec"]
+                  + [f"--property={prop}" for prop in props]
+                  + [f"{venv_path}/bin/litellm", "--config", where["config_file"], "--host", "127.0.0.1",
+                     "--port", str(port), *server_args])

@@ -32,12 +32,27 @@ include:
 
 {%- if litellm.socket_activated %}
 
-# The listening socket first: the service inherits it. Restarted only when its own file changes
-# (a new address or port), which restarts the service with it (Requires=).
+# A new address or port: the socket must be bound again, which needs the service stopped first
+# (it holds the old socket). Stopped here, started once below: one start per apply.
+{%- for what, unit in [('service', litellm.service_name ~ '.service'), ('socket', litellm.service_name ~ '.socket')] %}
+
+{{ prefix }}-service-running-{{ what }}-stopped-to-rebind:
+  service.dead:
+    - name: {{ unit }}
+    - onchanges:
+      - file: {{ prefix }}-service-unit-socket-file-managed
+    - require:
+      - sls: {{ sls_service_unit }}
+    - require_in:
+      - service: {{ prefix }}-service-running-socket-running
+{%- endfor %}
+
+# The listening socket first: the service inherits it.
 {{ prefix }}-service-running-socket-running:
   service.running:
     - name: {{ litellm.service_name }}.socket
     - enable: true
+    # Started again after the stop above (and so predicted under test=True).
     - watch:
       - file: {{ prefix }}-service-unit-socket-file-managed
     - require:

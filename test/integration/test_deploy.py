@@ -29,7 +29,7 @@ CONFIG = pathlib.Path("/etc/litellm/config.yaml")
 ENV_FILE = pathlib.Path("/etc/litellm/litellm.env")
 KEY_FILE = pathlib.Path("/etc/litellm/master_key.env")
 UNIT = pathlib.Path(f"/etc/systemd/system/{SERVICE}.service")
-VENV = pathlib.Path("/opt/litellm/venv")
+VENV = pathlib.Path("/opt/litellm/current")  # the link the unit runs
 MODEL = "phi3-3.8b"
 RETURNS = []  # every state return of this module, for the secrets test
 
@@ -130,7 +130,7 @@ def test_a_first_apply_deploys_a_running_enabled_service(salt_cli, salt_minion, 
     owned = json.loads(pathlib.Path("/var/lib/litellm-formula/litellm.owned").read_text())["owned"]
     assert {(e["kind"], e["name"], e["how"]) for e in owned} == {
         ("user", "litellm", "created"), ("group", "litellm", "created"), ("unit", str(UNIT), "created"),
-        ("dir", str(VENV.parent), "created"), ("dir", str(CONFIG.parent), "adopted"),
+        ("unit", f"/etc/systemd/system/{SERVICE}.socket", "created"), ("dir", str(VENV.parent), "created"), ("dir", str(CONFIG.parent), "adopted"),
         ("dir", "/var/lib/litellm", "created")}
     assert host.run("systemctl", "is-active", SERVICE).stdout.strip() == "active"
     assert host.run("systemctl", "is-enabled", SERVICE).stdout.strip() == "enabled"

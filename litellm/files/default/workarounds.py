@@ -15,6 +15,12 @@ pinned release and skipped, with a log line, when the code it targets is not the
    after reading and executing part of the module, and Python retries it on the next request. With
    no SDK installed the module is marked unavailable once, so the import fails at once; tracing is
    off either way.
+3. At a graceful stop (a restart, a worker recycled), uvicorn closes every connection that has no
+   request in progress, including one accepted a moment ago whose request is still in the kernel's
+   buffer: that client, which sent a whole request, gets a connection reset. Only for such a fresh
+   connection (it never had a response, so no keep-alive timer) the close is put off by
+   FRESH_CONNECTION_GRACE seconds: its request is read and then served with ``Connection: close``
+   (uvicorn's own shutdown does that for a request in progress). The worker's drain waits for it.
 """
 
 import importlib.util
@@ -27,6 +33,7 @@ from litellm.integrations.custom_logger import CustomLogger
 log = logging.getLogger("litellm_formula.workarounds")
 
 OTEL_LOGGER = "litellm.integrations.otel.logger"
+FRESH_CONNECTION_GRACE = 0.5
 
 
 def cache_static_ollama_model_check():
@@ -57,10 +64,38 @@ def fail_otel_logger_import_once():
     sys.modules[OTEL_LOGGER] = None  # Python's marker for "not importable": ImportError at once
 
 
+def serve_fresh_connections_at_shutdown():
+    protocols = []
+    for module, name in (("uvicorn.protocols.http.httptools_impl", "HttpToolsProtocol"),
+                         ("uvicorn.protocols.http.h11_impl", "H11Protocol")):
+        try:
+            protocols.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue  # httptools not installed, or another uvicorn: that protocol is left as it is
+    for protocol in protocols:
+        original = protocol.shutdown
+        if getattr(original, "_litellm_formula", False) or not all(
+                hasattr(protocol, attr) for attr in ("connection_made", "on_response_complete")):
+            continue
+
+        def shutdown(self, _original=original):
+            fresh = getattr(self, "cycle", None) is None and getattr(self, "timeout_keep_alive_task", 1) is None
+            if fresh and getattr(self, "loop", None) is not None:
+                self.loop.call_later(FRESH_CONNECTION_GRACE, _original, self)
+            else:
+                _original(self)
+
+        shutdown._litellm_formula = True
+        protocol.shutdown = shutdown
+    if not protocols:
+        log.warning("workarounds: no uvicorn HTTP protocol found; fresh connections are closed at shutdown")
+
+
 class Workarounds(CustomLogger):
     """No hooks: LiteLLM needs a callback instance to load this module from config.yaml."""
 
 
 cache_static_ollama_model_check()
 fail_otel_logger_import_once()
+serve_fresh_connections_at_shutdown()
 workarounds = Workarounds()
