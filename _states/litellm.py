@@ -5,7 +5,6 @@ The checks themselves live in the ``litellm`` execution module; these functions 
 wait and report.
 """
 
-import os
 import time
 
 from salt.exceptions import CommandExecutionError

@@ -9,7 +9,9 @@ measured side by side in this run and given as a ratio. Parts (`--parts`):
   alternating rounds; min/median/max over the rounds; two ablations (per-token prices);
 - busy: test/scenarios.py (slow, saturated, full, hung, dead, flapping backends) against the formula's
   default and LiteLLM's CLI defaults in front of the same two stand-ins;
-- apply: first and no-op apply against an empty SLS; fanout: litellm.health with hanging backends.
+- apply: first and no-op apply against an empty SLS; fanout: litellm.health with hanging backends;
+- changes, recycle: planned changes under load before (0.3.0) and after, worker recycling's memory
+  (bench/changes.py).
 
 Pinning: single-worker proxies get core 0 (CPUAffinity=0), wrk and the stand-ins the last core
 (taskset). Multi-worker setups get every core, shared with wrk and the stand-ins.
@@ -30,6 +32,7 @@ import time
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "test"))
 
+import changes  # noqa: E402
 import scenarios  # noqa: E402
 from helpers import DEFAULT_MODEL_TAG, StandinFleet, free_port, http, unit_pids, wait_for_port  # noqa: E402
 
@@ -471,6 +474,10 @@ def report(results, args):
         noop, floor = results[("apply", "noop")], results[("apply", "floor")]
         add("4 apply cost", "no-op re-apply (median of 3)", fmt(noop, " s", 2), f"x{noop / floor:.2f} of the floor")
         add("4 apply cost", "floor: empty SLS (median of 3)", fmt(floor, " s", 2), "")
+    if "changes" in args.parts:
+        changes.report_changes(results, add)
+    if "recycle" in args.parts:
+        changes.report_recycle(results, add)
     if "fanout" in args.parts:
         for total in (1, 8, 32):
             hanging, took = results[("fanout", total)]
@@ -485,8 +492,12 @@ def main():
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the walk")
     parser.add_argument("--busy", nargs="+", default=list(scenarios.ALL), choices=list(scenarios.ALL),
                         help="busy-backend scenarios to run (part 3)")
-    parser.add_argument("--parts", nargs="+", default=["walk", "busy", "apply", "fanout"],
-                        choices=["walk", "busy", "apply", "fanout"], help="parts to run (default: all)")
+    parser.add_argument("--parts", nargs="+", default=["walk", "busy", "apply", "fanout", "changes", "recycle"],
+                        choices=["walk", "busy", "apply", "fanout", "changes", "recycle"],
+                        help="parts to run (default: all)")
+    parser.add_argument("--recycle-requests", type=int, default=50_000, help="requests per setting in part 7")
+    parser.add_argument("--recycle-every", type=int, default=10_000,
+                        help="max_requests_before_restart measured against off in part 7")
     args = parser.parse_args()
     args.port = free_port()
     results = {}
@@ -506,6 +517,13 @@ def main():
             part_busy(args, results)
         if "fanout" in args.parts:
             part_fanout(args, results)
+        if "changes" in args.parts or "recycle" in args.parts:
+            sh(*SALT_CALL, "state.apply", "litellm.clean", check=False)  # each part deploys its own
+            backends = [m.url for m in fleet.members]
+            if "changes" in args.parts:
+                changes.part_changes(args, backends, KEY, args.port, results)
+            if "recycle" in args.parts:
+                changes.part_recycle(args, backends, KEY, args.port, results)
     finally:
         fleet.stop_all()
         sh(*SALT_CALL, "state.apply", "litellm.clean", check=False)

@@ -67,6 +67,11 @@ if [ ! -e "$wheels/.complete-locks-$locks_hash" ]; then
   done
   touch "$wheels/.complete-locks-$locks_hash"
 fi
+# A dependency release LiteLLM 1.108.7 cannot start with (uvicorn before 0.20 has no
+# timeout_graceful_shutdown): the tests' and the benchmark's bad upgrade, refused at its trial start.
+if [ ! -e "$wheels/uvicorn-0.19.0-py3-none-any.whl" ]; then
+  /usr/bin/python3 -m pip download -q --no-deps --only-binary=:all: -d "$wheels" uvicorn==0.19.0 >&2
+fi
 # A virtualenv with the pinned LiteLLM, from those wheels, for the unit tests of the config check
 # (test/unit/test_check_config.py; scripts/test.sh passes it as LITELLM_FORMULA_CHECK_PYTHON).
 check_venv="$cache/venv-litellm-$lit_hash"

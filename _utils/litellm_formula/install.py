@@ -15,7 +15,7 @@ import os
 import shutil
 
 from . import lock
-from .venv import BUILT_MARKER, missing_pins, installed_distributions
+from .venv import BUILT_MARKER, installed_distributions, missing_pins
 
 PIP_FLAGS = ["install", "--require-hashes", "--no-deps", "--only-binary=:all:", "--no-input",
              "--disable-pip-version-check"]

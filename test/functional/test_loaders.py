@@ -213,7 +213,8 @@ def test_the_public_surface_is_exactly_the_functions_meant_to_be_called(loaders)
     public = {name.split(".", 1)[1] for name in loaders.modules.sys.list_functions("litellm")}
     assert public == {
         "settings", "validate_pillar", "render_config", "render_environment", "models", "install_plan",
-        "build_venv", "switch_venv", "roll_back_venv", "prune_venvs", "write_master_key", "deployment", "proxy_status", "journal_tail", "health", "version",
+        "build_venv", "switch_venv", "roll_back_venv", "prune_venvs", "write_master_key", "deployment",
+        "proxy_status", "journal_tail", "health", "version",
         "master_key_fingerprint", "master_key_age", "rotate_master_key", "ensure_generated_master_key",
         "owned", "record_ownership", "write_secret_file",
     }

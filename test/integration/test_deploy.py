@@ -19,7 +19,7 @@ import time
 
 import pytest
 import yaml
-from conftest import MASTER_KEY, SERVICE, WHEELS, base_pillar
+from conftest import MASTER_KEY, SERVICE, WHEELS, base_pillar, service_dropin
 from helpers import REPO, free_port, http, unit_pids, wait_for_port
 from wheel_index import WheelIndex
 
@@ -130,7 +130,8 @@ def test_a_first_apply_deploys_a_running_enabled_service(salt_cli, salt_minion, 
     owned = json.loads(pathlib.Path("/var/lib/litellm-formula/litellm.owned").read_text())["owned"]
     assert {(e["kind"], e["name"], e["how"]) for e in owned} == {
         ("user", "litellm", "created"), ("group", "litellm", "created"), ("unit", str(UNIT), "created"),
-        ("unit", f"/etc/systemd/system/{SERVICE}.socket", "created"), ("dir", str(VENV.parent), "created"), ("dir", str(CONFIG.parent), "adopted"),
+        ("unit", f"/etc/systemd/system/{SERVICE}.socket", "created"), ("dir", str(VENV.parent), "created"),
+        ("dir", str(CONFIG.parent), "adopted"),
         ("dir", "/var/lib/litellm", "created")}
     assert host.run("systemctl", "is-active", SERVICE).stdout.strip() == "active"
     assert host.run("systemctl", "is-enabled", SERVICE).stdout.strip() == "enabled"
@@ -277,6 +278,9 @@ def test_e_test_mode_predicts_changes_and_changes_nothing(salt_cli, salt_minion,
     predicted = {str(r["name"]) for r in states(ret).values() if r["result"] is None}
     assert {str(CONFIG), str(UNIT), SERVICE} <= predicted
     assert str(KEY_FILE) not in predicted
+    # test_f checks these against what the real run changes, one for one.
+    test_e_test_mode_predicts_changes_and_changes_nothing.predicted_ids = {
+        r["__id__"] for r in states(ret).values() if r["result"] is None or r["changes"]}
     assert {p: _sha(p) for p in before} == before
     assert host.main_pid() == pid
     assert http("GET", f"http://127.0.0.1:{port}/health/liveliness")[0] == 200
@@ -290,8 +294,9 @@ def test_f_pillar_change_applies_with_one_restart(salt_cli, salt_minion, host, p
     since = host.now()
     ret = apply(salt_cli, salt_minion, "litellm")
     assert ret.returncode == 0, failed(ret)
+    assert set(changed(ret)) == test_e_test_mode_predicts_changes_and_changes_nothing.predicted_ids
     assert host.main_pid() not in (0, pid)
-    assert host.starts_since(since) == 1
+    assert host.starts_since(since) == 1  # a new port: socket bound again, the service started once
     new_port = new["bind_port"]
     status, _, body = http("GET", f"http://127.0.0.1:{new_port}/v1/models", headers=auth())
     assert status == 200
@@ -366,12 +371,13 @@ def test_version_change_downgrades_and_upgrades_with_one_restart_each(salt_cli, 
     seen = []
     with WheelIndex(WHEELS, "pipuser", password) as index:
         url = index.url.replace("http://", f"http://pipuser:{password}@")
-        for version in (_previous_release(), default):
+        first = os.readlink(VENV)
+        for version, pip_runs in ((_previous_release(), True), (default, False)):
             pid = host.main_pid()
             time.sleep(1.1)
             since = host.now()
             pillar.set({**new, "version": version, "pip": {"index_url": url}})
-            with _sampling_ps() as ps:
+            with _sampling_ps(expect_pip=pip_runs) as ps:
                 ret = apply(salt_cli, salt_minion, "litellm")
             seen.append(json.dumps(ret.data) + ret.stdout + ret.stderr + "\n".join(ps))
             assert ret.returncode == 0, failed(ret)
@@ -381,6 +387,14 @@ def test_version_change_downgrades_and_upgrades_with_one_restart_each(salt_cli, 
             assert host.starts_since(since) == 1
             assert host.main_pid() not in (0, pid)
             assert http("GET", f"http://127.0.0.1:{new['bind_port']}/v1/models", headers=auth())[0] == 200
+            # Side by side: each pinned set in its own virtualenv; `current` moved, `previous` kept.
+            assert os.readlink(VENV).startswith(f"/opt/litellm/venvs/{version}-")
+            if pip_runs:
+                assert os.readlink(VENV.parent / "previous") == first
+                assert any("--require-hashes" in line for line in ps), "pip ran without --require-hashes"
+        # Back on the default: the very virtualenv the first apply built (no second install).
+        assert os.readlink(VENV) == first
+        assert os.readlink(VENV.parent / "previous").startswith(f"/opt/litellm/venvs/{_previous_release()}-")
     assert index.authorized > 0 and index.refused == 0, "pip did not use the pillar's index credentials"
     pip_conf = VENV.parent / "pip.conf"
     assert password in pip_conf.read_text() and oct(pip_conf.stat().st_mode & 0o777) == "0o600"
@@ -394,8 +408,72 @@ def test_version_change_downgrades_and_upgrades_with_one_restart_each(salt_cli, 
     pillar.set(new)
 
 
+def _lock_with(line_of, replacement, path):
+    """The shipped lock of the default version with one distribution's line replaced, at ``path``."""
+    lock = REPO / f"litellm/files/default/locks/litellm-{_settings_defaults()['version']}.txt"
+    lines = [replacement if line.startswith(line_of + "==") else line for line in lock.read_text().splitlines()]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_a_release_that_cannot_serve_is_refused_at_its_trial_start(salt_cli, salt_minion, pillar, host, tmp_path):
+    # uvicorn 0.19.0 predates timeout_graceful_shutdown: LiteLLM 1.108.7 builds, passes the config
+    # check, and then no worker boots. The trial start beside the live proxy finds it: nothing is
+    # switched, the live proxy is never restarted.
+    new = test_e_test_mode_predicts_changes_and_changes_nothing.new_pillar
+    wheel = WHEELS / "uvicorn-0.19.0-py3-none-any.whl"
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    current, pid = os.readlink(VENV), host.main_pid()
+    pillar.set({**new, "lock_file": _lock_with("uvicorn", f"uvicorn==0.19.0 --hash=sha256:{digest}",
+                                               tmp_path / "bad.txt")})
+    ret = apply(salt_cli, salt_minion, "litellm")
+    assert ret.returncode != 0
+    comment = failed(ret)["litellm-service-switch-venv-switched"]
+    assert "did not serve in a trial start beside the live proxy (nothing switched)" in comment, comment
+    assert "timeout_graceful_shutdown" in comment, comment
+    assert os.readlink(VENV) == current and host.main_pid() == pid
+    assert http("GET", f"http://127.0.0.1:{new['bind_port']}/v1/models", headers=auth())[0] == 200
+    pillar.set(new)
+
+
+def test_a_release_that_fails_its_health_gate_after_the_switch_is_rolled_back(salt_cli, salt_minion, pillar, host):
+    # What only the real unit shows (here: a drop-in refusing to start on the previous release's
+    # virtualenv) fails the health gate after the switch: the apply points `current` back, restarts,
+    # and fails saying so; the proxy serves the release it ran before.
+    new = test_e_test_mode_predicts_changes_and_changes_nothing.new_pillar
+    previous = _previous_release()
+    current = os.readlink(VENV)
+    refuse = f"[Service]\nExecStartPre=/bin/sh -c '! readlink {VENV} | grep -q /{previous}-'\n"
+    with service_dropin("zz-test-refuse-previous", refuse):
+        pillar.set({**new, "version": previous, "startup_timeout": 20})
+        ret = apply(salt_cli, salt_minion, "litellm")
+    assert ret.returncode != 0
+    comment = failed(ret)["litellm-service-running-venv-rolled-back"]
+    assert f"rolled back to {current}" in comment, comment
+    assert os.readlink(VENV) == current
+    assert host.prop("ActiveState") == "active"
+    assert http("GET", f"http://127.0.0.1:{new['bind_port']}/v1/models", headers=auth())[0] == 200
+    pillar.set(new)
+    ret = apply(salt_cli, salt_minion, "litellm")
+    assert ret.returncode == 0, failed(ret)
+
+
+def test_a_wheel_whose_hash_is_not_in_the_lock_is_refused_and_named(salt_cli, salt_minion, pillar, host, tmp_path):
+    new = test_e_test_mode_predicts_changes_and_changes_nothing.new_pillar
+    current, pid = os.readlink(VENV), host.main_pid()
+    pillar.set({**new, "lock_file": _lock_with("httptools", "httptools==0.9.0 --hash=sha256:" + "0" * 64,
+                                               tmp_path / "tampered.txt")})
+    ret = apply(salt_cli, salt_minion, "litellm")
+    assert ret.returncode != 0
+    comment = failed(ret)["litellm-package-install-venv-built"]
+    assert "hash not in the lock" in comment and "httptools==0.9.0" in comment, comment
+    assert os.readlink(VENV) == current and host.main_pid() == pid
+    assert not [p for p in (VENV.parent / "venvs").iterdir() if not (p / ".litellm-formula-lock").exists()]
+    pillar.set(new)
+
+
 @contextlib.contextmanager
-def _sampling_ps(interval=0.1):
+def _sampling_ps(interval=0.1, expect_pip=True):
     """Every process's command line, sampled while the block runs (pip's included)."""
     samples, done = [], threading.Event()
 
@@ -412,7 +490,7 @@ def _sampling_ps(interval=0.1):
         done.set()
         thread.join()
     caught = [line for sample in samples for line in sample.splitlines() if "pip" in line and " install " in line]
-    assert caught, "no sample caught pip installing"
+    assert bool(caught) == expect_pip, caught or "no sample caught pip installing"
 
 
 def _settings_defaults():
