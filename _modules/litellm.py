@@ -188,8 +188,13 @@ def settings(validate=True, parameters=None):
                                 given.get("root"))
         # The render's snapshot, taken once per run before any change: the rollback's target is the
         # virtualenv that ran before this apply.
-        public["install"] = _once_per_run("install", lambda: install_plan(parameters))
-        public["check_config_cmd"] = render.check_config_command(merged, public["install"]["venv"])
+        try:
+            public["install"] = _once_per_run("install", lambda: install_plan(parameters))
+            public["check_config_cmd"] = render.check_config_command(merged, public["install"]["venv"])
+        except CommandExecutionError as exc:
+            # The package and service states refuse to render with this; clean still can.
+            public["install"], public["install_problem"] = None, str(exc)
+        public["socket_rebind"] = _once_per_run("socket_rebind", lambda: _socket_rebind(merged))
         public["record_dir"] = _record_dir()
         public["record_file"] = record.record_path(merged["service_name"], _record_dir())
         public["files"] = {
@@ -437,17 +442,44 @@ def models(parameters=None):
     return render.model_backends(merged)
 
 
+def _unit_active(unit):
+    return __salt__["cmd.run_all"](["systemctl", "is-active", "--quiet", unit], python_shell=False,
+                                   ignore_retcode=True, output_loglevel="quiet")["retcode"] == 0
+
+
+def _socket_rebind(merged):
+    """Whether this apply must bind the socket again (stopping the service first): the socket runs
+    with other listening settings than pillar's (the record's digest), or the service runs without
+    a socket unit and holds the port itself (0.3.0, or server was not gunicorn)."""
+    if not render.socket_activated(merged):
+        return False
+    service = merged["service_name"]
+    if _unit_active(f"{service}.socket"):
+        try:
+            deployed = record.load(record.record_path(service, _record_dir()))
+        except ValueError:
+            return True
+        return deployed.get("socket_digest") != render.socket_digest(merged)
+    return _unit_active(f"{service}.service")
+
+
 def _lock_source(merged, root):
     return merged.get("lock_file") or f"salt://{root}/files/default/locks/litellm-{merged['version']}.txt"
+
+
+LOCK_MAX_BYTES = 1 << 20
 
 
 def _read_lock(source):
     if source.startswith("salt://"):
         return __salt__["cp.get_file_str"](source) or None
+    # A regular file of a lock's size only: not a FIFO or device that would hang the render.
     try:
+        if not os.path.isfile(source) or os.path.getsize(source) > LOCK_MAX_BYTES:
+            return None
         with open(source, encoding="utf-8") as handle:
-            return handle.read()
-    except OSError:
+            return handle.read(LOCK_MAX_BYTES)
+    except (OSError, UnicodeDecodeError):
         return None
 
 
@@ -461,7 +493,8 @@ def _lock(merged, root):
         where = f"{schema.PILLAR_KEY}:lock_file"
         if text is None:
             if merged.get("lock_file"):
-                return {"source": source, "problems": [f"{where}: {source} not found"]}
+                return {"source": source, "problems": [f"{where}: {source} not found (or not a regular text file "
+                                                       "under 1 MB)"]}
             return {"source": source, "problems": [
                 f"{schema.PILLAR_KEY}:version: the formula ships no hash lock for {merged['version']} ({source}): "
                 f"generate one (`make lock VERSION={merged['version']}`, README \"Hash-locked installs\") and set "
@@ -679,7 +712,8 @@ def build_venv(test=False):
         raise CommandExecutionError(f"{lock_path} is not the lock this apply rendered from ({plan['lock']['source']})")
     os.makedirs(where["venvs_dir"], mode=0o755, exist_ok=True)
     ok, comment = install.build(path, desired["python"], lock_path, digest, render.pip_pins(desired),
-                                where["pip_config"], _run)
+                                where["pip_config"], _run,
+                                in_use=(_running_venv(where), _link_target(where["previous_venv"])))
     return {"changed": ok, "ok": ok, "venv": path, "comment": comment}
 
 
@@ -730,37 +764,45 @@ def _free_loopback_port():
         return sock.getsockname()[1]
 
 
+def _systemctl(*args):
+    return __salt__["cmd.run_all"](["systemctl", *args], python_shell=False, ignore_retcode=True,
+                                   output_loglevel="quiet")
+
+
 def _trial_start(desired, target, where):
-    """Start ``target``'s proxy beside the live one (one worker, a free loopback port), wait until it
-    serves every model, stop it. Returns None, or what went wrong with its journal's error lines."""
+    """Start ``target``'s proxy beside the live one (one worker, a free loopback port, a throwaway
+    master key), wait until it serves every model, stop it. Returns None, or what went wrong with its
+    journal's error lines."""
     port = _free_loopback_port()
     args = render.server_args({**desired, "num_workers": 1}, 1)
-    unit, argv = install.trial_argv(desired, target, port, where, args)
-    __salt__["cmd.run_all"](["systemctl", "reset-failed", f"{unit}.service"], python_shell=False,
-                            ignore_retcode=True, output_loglevel="quiet")
-    code, out = _run(argv, {})
-    if code != 0:
-        return f"systemd-run failed: {out.strip()[-500:]}"
-    key = keys.read_env_file_value(where["master_key_file"], schema.MASTER_KEY_ENV) or ""
-    deadline = time.monotonic() + float(desired["startup_timeout"])
+    key = keys.new_master_key()
+    key_file = f"/run/{desired['service_name']}-trial.env"
+    keys.write_secret_file(key_file, keys.master_key_file_text(key))
+    unit, argv = install.trial_argv(desired, target, port, where, args, key_file)
+    _systemctl("stop", f"{unit}.service")  # one a killed apply left
+    _systemctl("reset-failed", f"{unit}.service")
     try:
+        code, out = _run(argv, {})
+        if code != 0:
+            return f"systemd-run failed: {out.strip()[-500:]}"
+        deadline = time.monotonic() + float(desired["startup_timeout"])
         while True:
             report = health_checks.check_proxy(f"http://127.0.0.1:{port}", key,
                                                [model["name"] for model in desired["models"]], timeout=5)
             if report["ok"]:
                 return None
-            active = __salt__["cmd.run_all"](["systemctl", "is-active", f"{unit}.service"], python_shell=False,
-                                             ignore_retcode=True, output_loglevel="quiet")["stdout"].strip()
+            active = _systemctl("is-active", f"{unit}.service")["stdout"].strip()
             if active not in ("active", "activating") or time.monotonic() > deadline:
                 journal = __salt__["cmd.run_all"](
                     ["journalctl", "--no-pager", "-o", "cat", "-n", "300", "-u", f"{unit}.service"],
                     python_shell=False, ignore_retcode=True, output_loglevel="quiet")["stdout"]
                 return (f"{report['problem']} ({unit}: {active}); error lines:\n"
-                        + health_checks.error_lines(journal))
+                        + health_checks.error_lines(journal, keep=15))
             time.sleep(1)
     finally:
-        __salt__["cmd.run_all"](["systemctl", "stop", f"{unit}.service"], python_shell=False, ignore_retcode=True,
-                                output_loglevel="quiet")
+        _systemctl("stop", f"{unit}.service")
+        if os.path.exists(key_file):
+            os.unlink(key_file)
 
 
 def roll_back_venv(to=None, timeout=120, test=False):
@@ -780,8 +822,10 @@ def roll_back_venv(to=None, timeout=120, test=False):
     now = _running_venv(where)
     if not to or now is None or os.path.normpath(to) == os.path.normpath(now):
         return {"rolled_back": False, "comment": "this apply did not switch the virtualenv: nothing to roll back"}
-    if not (install.inside(to, desired["install_dir"]) and os.path.isfile(os.path.join(to, "bin", "python"))):
-        return {"rolled_back": False, "comment": f"{to} is gone: cannot roll back"}
+    legacy = os.path.normpath(to) == os.path.normpath(where["legacy_venv"]) and install.is_legacy(to)
+    if not (legacy or install.is_ours(to, where["venvs_dir"])):
+        return {"rolled_back": False, "comment": f"{to} is not a virtualenv of this deployment (or is gone): "
+                                                 "cannot roll back to it"}
     if test:
         return {"rolled_back": None, "comment": f"Would point {where['venv']} back at {to} and restart"}
     install.point(where["venv"], to)
@@ -815,13 +859,15 @@ def prune_venvs(test=False):
     desired, plan, where = _install_context()
     current = _running_venv(where)
     previous = _link_target(where["previous_venv"])
+    if test and current != plan["venv"]:
+        current, previous = plan["venv"], current  # what the switch of this run will have done
     doomed = [path for path in install.keep(current, previous, where["venvs_dir"], where["legacy_venv"])
               if install.inside(path, desired["install_dir"])]
     if doomed and not test:
         for path in doomed:
             shutil.rmtree(path, ignore_errors=True)
             lock_copy = os.path.join(where["locks_dir"], os.path.basename(path) + ".txt")
-            if os.path.isfile(lock_copy) and path.startswith(where["venvs_dir"]):
+            if path.startswith(where["venvs_dir"] + os.sep) and install.inside(lock_copy, where["locks_dir"]):
                 os.unlink(lock_copy)
     return {"removed": doomed, "changed": (None if test else True) if doomed else False}
 

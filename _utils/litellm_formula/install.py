@@ -12,6 +12,7 @@ without pip.
 """
 
 import os
+import re
 import shutil
 
 from . import lock
@@ -21,19 +22,48 @@ PIP_FLAGS = ["install", "--require-hashes", "--no-deps", "--only-binary=:all:", 
              "--disable-pip-version-check"]
 
 
+# <version>-<12 hex of the lock digest>: the only names the formula gives its virtualenvs.
+NAME_RE = re.compile(r"^[0-9][0-9A-Za-z.+!]*-[0-9a-f]{12}$")
+
+
 def inside(path, directory):
-    """True when ``path`` is strictly inside ``directory`` (no ``..`` games)."""
-    path, directory = os.path.normpath(path), os.path.normpath(directory)
-    return path.startswith(directory + os.sep) and ".." not in path.split(os.sep)
+    """True when ``path`` is strictly inside ``directory`` once every link is resolved, and is not
+    a link itself: a link planted under install_dir never leads the formula elsewhere."""
+    if os.path.islink(path):
+        return False
+    real, base = os.path.realpath(path), os.path.realpath(directory)
+    return real.startswith(base + os.sep)
 
 
-def build(path, python, lock_path, digest, pins, pip_config, run):
-    """Build the virtualenv ``path`` from the lock; returns ``(ok, comment)``. A half-built one is
-    removed first, a failed build is removed after: nothing half-installed is ever switched to."""
+def is_ours(path, venvs_dir):
+    """A virtualenv the formula built: a real directory named like one, directly in venvs_dir,
+    carrying the built marker."""
+    return (os.path.dirname(os.path.normpath(path)) == os.path.normpath(venvs_dir)
+            and bool(NAME_RE.match(os.path.basename(path))) and inside(path, venvs_dir)
+            and os.path.isdir(path) and os.path.isfile(os.path.join(path, BUILT_MARKER)))
+
+
+def is_legacy(path):
+    """The in-place virtualenv of 0.3.0 and earlier (<install_dir>/venv): a real directory with pyvenv.cfg."""
+    return os.path.isdir(path) and not os.path.islink(path) and os.path.isfile(os.path.join(path, "pyvenv.cfg"))
+
+
+def build(path, python, lock_path, digest, pins, pip_config, run, in_use=()):
+    """Build the virtualenv ``path`` from the lock; returns ``(ok, comment)``. A half-built one of
+    that name (no marker) is removed first, a failed build after: the marker, written last, is what
+    makes it usable. ``in_use`` (current, previous) is never removed."""
+    venvs_dir = os.path.dirname(path)
+    if os.path.islink(venvs_dir) or not NAME_RE.match(os.path.basename(path)):
+        return False, f"{path} is not a virtualenv name of the formula's in a real {venvs_dir}: refusing to build"
+    if any(p and os.path.realpath(p) == os.path.realpath(path) for p in in_use):
+        return False, f"{path} is in use (current or previous) but incomplete: remove it by hand after a look"
     if os.path.lexists(path):
+        if not inside(path, venvs_dir):
+            return False, f"{path} is a link: refusing to build there"
         shutil.rmtree(path)
     code, out = run([python, "-m", "venv", path], {})
     if code != 0:
+        shutil.rmtree(path, ignore_errors=True)
         return False, f"{python} -m venv {path} failed: {out.strip()[-500:]}"
     code, out = run([os.path.join(path, "bin", "python"), "-m", "pip", *PIP_FLAGS, "-r", lock_path],
                     {"PIP_CONFIG_FILE": pip_config})
@@ -63,28 +93,34 @@ def point(link, target):
 
 
 def keep(current, previous, venvs_dir, legacy):
-    """What pruning removes: every virtualenv that is neither current nor previous."""
+    """What pruning removes: every virtualenv the formula built (named like one, with the marker)
+    that is neither current nor previous, and the 0.3.0 in-place one once it is neither. Nothing
+    else: a cut build (no marker) is left for the next build of that name."""
     kept = {os.path.normpath(p) for p in (current, previous) if p}
     doomed = []
-    if os.path.isdir(venvs_dir):
+    if os.path.isdir(venvs_dir) and not os.path.islink(venvs_dir):
         for entry in sorted(os.listdir(venvs_dir)):
             path = os.path.join(venvs_dir, entry)
-            if os.path.normpath(path) not in kept and not os.path.islink(path):
+            if os.path.normpath(path) in kept:
+                continue
+            if is_ours(path, venvs_dir):
                 doomed.append(path)
-    if os.path.isdir(legacy) and not os.path.islink(legacy) and os.path.normpath(legacy) not in kept:
+    if is_legacy(legacy) and os.path.normpath(legacy) not in kept:
         doomed.append(legacy)
     return doomed
 
 
-def trial_argv(settings, venv_path, port, where, server_args):
+def trial_argv(settings, venv_path, port, where, server_args, key_file):
     """``systemd-run`` argument list of a trial start: the new virtualenv's proxy, as the service
-    user with the service's environment files (the master key stays in its file), on a loopback
-    port no client uses, before any switch. A release that cannot serve fails here, not in front of
-    clients."""
+    user with the service's environment files, on a loopback port no client uses, before any
+    switch. ``key_file`` (root 0600, read last) gives it a throwaway master key: the trial is probed
+    with that one, so whoever might answer on the port first never sees the real key. A release that
+    cannot serve fails here, not in front of clients."""
     unit = f"{settings['service_name']}-trial"
     props = [f"User={settings['service_user']}", f"Group={settings['service_group']}",
              f"EnvironmentFile={where['env_file']}", f"EnvironmentFile={where['master_key_file']}",
-             f"WorkingDirectory={settings['state_dir']}", "UMask=0077", "NoNewPrivileges=yes", "PrivateTmp=yes",
+             f"EnvironmentFile={key_file}", f"WorkingDirectory={settings['state_dir']}",
+             f"ReadWritePaths={settings['state_dir']}", "UMask=0077", "NoNewPrivileges=yes", "PrivateTmp=yes",
              "ProtectSystem=strict", "ProtectHome=yes", "PrivateDevices=yes", "ProtectKernelTunables=yes",
              "ProtectControlGroups=yes", "RestrictSUIDSGID=yes", "TimeoutStopSec=15"]
     return unit, (["systemd-run", f"--unit={unit}", "--collect", "--quiet", "--service-type=exec"]

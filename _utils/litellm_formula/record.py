@@ -11,7 +11,7 @@ import json
 import os
 
 from .keys import fingerprint, key_source
-from .render import model_backends, paths, proxy_base_url, worker_count
+from .render import model_backends, paths, proxy_base_url, socket_activated, socket_digest, worker_count
 from .schema import PILLAR_KEY, RECORD_DIR
 
 # One file per service, in a directory only the formula writes (root only): schema.RECORD_DIR.
@@ -66,6 +66,8 @@ def build(settings, pillar, cpus, mem_mb, formula_root):
         "models": {name: {"tag": tags[name], "backends": urls} for name, urls in model_backends(settings).items()},
         "version": settings["version"],
         "server": settings["server"],
+        # What the socket unit was bound with (None: no socket unit): a change means binding it again.
+        "socket_digest": socket_digest(settings) if socket_activated(settings) else None,
         "num_workers": worker_count(settings, cpus, mem_mb),
         "startup_timeout": settings["startup_timeout"],
         "master_key": {

@@ -3,7 +3,9 @@ Settings -> what the host gets: config.yaml, the environment file, the unit's va
 Pure Python: no Salt, no I/O.
 """
 
+import hashlib
 import ipaddress
+import json
 import re
 import shlex
 import urllib.parse
@@ -274,6 +276,23 @@ def listen_stream(settings):
     return f"[{host}]:{settings['bind_port']}" if ":" in host else f"{host}:{settings['bind_port']}"
 
 
+def socket_ip_address_allow(settings):
+    """IPAddressAllow= of the socket unit: who may connect (localhost and the listed networks), not
+    the backends, so adding a backend by address never binds the socket again."""
+    listed = list(settings["ip_address_allow"])
+    if listed == ["any"]:
+        return None
+    return ["localhost"] + [entry for entry in listed if entry != "localhost"]
+
+
+def socket_digest(settings):
+    """What binding the socket depends on: when it changes, the socket must be bound again (which
+    stops the service); anything else in the socket unit needs only a daemon-reload."""
+    listen = [listen_stream(settings), ":" in settings["bind_host"], settings["max_connections"],
+              socket_ip_address_allow(settings)]
+    return hashlib.sha256(json.dumps(listen).encode()).hexdigest()[:16]
+
+
 def limit_nofile(settings):
     """LimitNOFILE=: a client connection and its backend connection each, plus the interpreter's own files."""
     return 2 * settings["max_connections"] + 1024
@@ -342,6 +361,8 @@ def derived(settings, cpus, mem_mb):
         "server_args": " ".join(server_args(settings, cpus, mem_mb)),
         "stop_timeout": stop_timeout(settings),
         "socket_activated": socket_activated(settings),
+        "socket_ip_address_allow": socket_ip_address_allow(settings),
+        "socket_digest": socket_digest(settings),
         "listen_stream": listen_stream(settings),
         "limit_nofile": limit_nofile(settings),
         "state_directory": state_directory(settings),

@@ -641,9 +641,16 @@ def _validate_drain(settings, errors):
                       "a planned restart would cut requests the router allows; raise shutdown_timeout or lower "
                       "the timeout")
     jitter = settings.get("max_requests_before_restart_jitter")
-    if _is_type(jitter, int) and jitter and not settings.get("max_requests_before_restart"):
+    recycle = settings.get("max_requests_before_restart")
+    if _is_type(jitter, int) and jitter and not recycle:
         errors.append(f"{PILLAR_KEY}:max_requests_before_restart_jitter: set without "
                       f"{PILLAR_KEY}:max_requests_before_restart (no effect alone)")
+    if _is_type(recycle, int) and recycle:
+        if settings.get("server") == "granian":
+            errors.append(f"{PILLAR_KEY}:max_requests_before_restart: granian ignores it; use server: gunicorn")
+        elif settings.get("num_workers") == 1:
+            errors.append(f"{PILLAR_KEY}:max_requests_before_restart: with num_workers 1 the proxy has no worker "
+                          "while the recycled one restarts; use 2 or more workers")
 
 
 def master_key_problem(key):

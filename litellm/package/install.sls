@@ -6,7 +6,7 @@
 {%- set prefix = tplroot | replace("/", "-") %}
 {%- set sls_ownership = slsroot ~ '.ownership' %}
 {%- set sls_package_source = slsroot ~ '.package.source' %}
-{%- from tplroot ~ "/map.jinja" import mapdata as litellm with context %}
+{%- from tplroot ~ "/map.jinja" import mapdata as litellm, parameters with context %}
 
 include:
   - {{ sls_ownership }}
@@ -19,7 +19,9 @@ include:
 {#- Decided at render time from the files on disk (litellm.install_plan), not with `creates`/`unless`:
     the first state with such a check makes Salt load every state and execution module (about 0.5 s
     per apply). One virtualenv per pinned set: venvs/<version>-<lock digest>. #}
-{%- set needed = litellm.install %}
+{#- litellm.install is None when the lock is missing or inconsistent: install_plan then fails this
+    render naming the pillar key (litellm.clean still renders without a lock). #}
+{%- set needed = litellm.install or salt['litellm.install_plan'](parameters=parameters) %}
 
 # The hash lock this virtualenv is built from, kept beside it (README "Hash-locked installs").
 {{ prefix }}-package-install-lock-managed:

@@ -11,7 +11,7 @@
 {%- set sls_service_unit = slsroot ~ '.service.unit' %}
 {%- set sls_service_record = slsroot ~ '.service.record' %}
 {%- set sls_service_switch = slsroot ~ '.service.switch' %}
-{%- from tplroot ~ "/map.jinja" import mapdata as litellm with context %}
+{%- from tplroot ~ "/map.jinja" import mapdata as litellm, parameters with context %}
 
 include:
   - {{ sls_package_install }}
@@ -31,30 +31,42 @@ include:
       - sls: {{ sls_service_unit }}
 
 {%- if litellm.socket_activated %}
+{%- if litellm.socket_rebind %}
 
-# A new address or port: the socket must be bound again, which needs the service stopped first
-# (it holds the old socket). Stopped here, started once below: one start per apply.
+# The socket runs with other listening settings (address, port, backlog, who may connect), or the
+# service holds the port itself (0.3.0): bind it again. The service stops, then the socket; both start
+# once below. Only once everything the new proxy needs is in place: a failed build or switch stops
+# nothing.
 {%- for what, unit in [('service', litellm.service_name ~ '.service'), ('socket', litellm.service_name ~ '.socket')] %}
 
 {{ prefix }}-service-running-{{ what }}-stopped-to-rebind:
   service.dead:
     - name: {{ unit }}
-    - onchanges:
-      - file: {{ prefix }}-service-unit-socket-file-managed
     - require:
+      - sls: {{ sls_package_install }}
+      - sls: {{ sls_service_switch }}
+      - sls: {{ sls_config_file }}
+      - sls: {{ sls_config_environ }}
       - sls: {{ sls_service_unit }}
+      - sls: {{ sls_user_account }}
+{%- if what == 'socket' %}
+      - service: {{ prefix }}-service-running-service-stopped-to-rebind
+{%- endif %}
     - require_in:
       - service: {{ prefix }}-service-running-socket-running
 {%- endfor %}
+{%- endif %}
 
 # The listening socket first: the service inherits it.
 {{ prefix }}-service-running-socket-running:
   service.running:
     - name: {{ litellm.service_name }}.socket
     - enable: true
+{%- if litellm.socket_rebind %}
     # Started again after the stop above (and so predicted under test=True).
     - watch:
-      - file: {{ prefix }}-service-unit-socket-file-managed
+      - service: {{ prefix }}-service-running-socket-stopped-to-rebind
+{%- endif %}
     - require:
       - sls: {{ sls_service_unit }}
       - litellm: {{ prefix }}-service-running-unit-reset
@@ -93,7 +105,7 @@ include:
 {{ prefix }}-service-running-venv-rolled-back:
   litellm.venv_rolled_back:
     - name: {{ litellm.paths.venv }}
-    - to: {{ litellm.install.current | json }}
+    - to: {{ (litellm.install or salt['litellm.install_plan'](parameters=parameters)).current | json }}
     - timeout: {{ litellm.startup_timeout }}
     - onfail:
       - litellm: {{ prefix }}-service-running-proxy-healthy

@@ -5,10 +5,12 @@
 {%- set slsroot = tplroot | replace("/", ".") %}
 {%- set prefix = tplroot | replace("/", "-") %}
 {%- set sls_ownership = slsroot ~ '.ownership' %}
+{%- set sls_service_switch = slsroot ~ '.service.switch' %}
 {%- from tplroot ~ "/map.jinja" import mapdata as litellm, parameters with context %}
 
 include:
   - {{ sls_ownership }}
+  - {{ sls_service_switch }}
 
 {{ prefix }}-service-unit-file-managed:
   file.managed:
@@ -22,6 +24,8 @@ include:
     - mode: '0644'
     - require:
       - sls: {{ sls_ownership }}
+      # ExecStart= names <install_dir>/current: written once that link points at a checked virtualenv.
+      - sls: {{ sls_service_switch }}
 
 {%- if litellm.socket_activated %}
 

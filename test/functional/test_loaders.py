@@ -88,19 +88,27 @@ def test_every_public_function_is_documented_with_a_cli_example(loaders):
 
 
 def test_the_unit_carries_the_hardening_and_no_secret(loaders, set_pillar, tmp_path):
+    # Values off the defaults: the unit follows the settings (issue 14, item 6).
     set_pillar({**GOOD, "backends": ["http://192.0.2.7:11434", "http://ollama.example:11434"],
-                "ip_address_allow": ["10.0.0.0/8"]})
-    dest = tmp_path / "litellm.service"
-    loaders.modules.cp.get_template("salt://litellm/files/default/litellm.service.jinja", str(dest),
-                                    template="jinja", tplroot="litellm")
-    unit = dest.read_text()
+                "ip_address_allow": ["10.0.0.0/8"], "startup_timeout": 200, "shutdown_timeout": 400,
+                "max_connections": 1000, "bind_port": 4100})
+    rendered = {}
+    for name in ("litellm.service", "litellm.socket"):
+        dest = tmp_path / name
+        loaders.modules.cp.get_template(f"salt://litellm/files/default/{name}.jinja", str(dest),
+                                        template="jinja", tplroot="litellm")
+        rendered[name] = dest.read_text()
+    unit, socket_unit = rendered["litellm.service"], rendered["litellm.socket"]
     for directive in ("NoNewPrivileges=yes", "ProtectSystem=strict", "CapabilityBoundingSet=\n",
                       "SystemCallFilter=@system-service", "IPAddressDeny=any",
                       "IPAddressAllow=localhost 192.0.2.7 10.0.0.0/8\n", "EnvironmentFile=/etc/litellm/master_key.env",
-                      "TimeoutStopSec=315\n", "TimeoutStartSec=120\n", "LimitNOFILE=9216\n",
+                      "TimeoutStopSec=415\n", "TimeoutStartSec=200\n", "LimitNOFILE=3024\n",
                       "Requires=litellm.socket\n", "ExecStart=/opt/litellm/current/bin/litellm "):
         assert directive in unit
-    assert KEY not in unit
+    for directive in ("ListenStream=0.0.0.0:4100\n", "Backlog=1000\n", "Accept=no\n",
+                      "IPAddressAllow=localhost 10.0.0.0/8\n"):  # clients only: no backend address
+        assert directive in socket_unit
+    assert KEY not in unit + socket_unit
 
 
 def test_healthy_under_test_mode_waits_for_nothing(loaders, set_pillar, minion_opts):
