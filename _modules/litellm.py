@@ -781,6 +781,7 @@ def _trial_start(desired, target, where):
     unit, argv = install.trial_argv(desired, target, port, where, args, key_file)
     _systemctl("stop", f"{unit}.service")  # one a killed apply left
     _systemctl("reset-failed", f"{unit}.service")
+    since = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
     try:
         code, out = _run(argv, {})
         if code != 0:
@@ -794,10 +795,9 @@ def _trial_start(desired, target, where):
             active = _systemctl("is-active", f"{unit}.service")["stdout"].strip()
             if active not in ("active", "activating") or time.monotonic() > deadline:
                 journal = __salt__["cmd.run_all"](
-                    ["journalctl", "--no-pager", "-o", "cat", "-n", "300", "-u", f"{unit}.service"],
+                    ["journalctl", "--no-pager", "-o", "cat", "-u", f"{unit}.service", "--since", since],
                     python_shell=False, ignore_retcode=True, output_loglevel="quiet")["stdout"]
-                return (f"{report['problem']} ({unit}: {active}); error lines:\n"
-                        + health_checks.error_lines(journal, keep=15))
+                return f"{report['problem']} ({unit}: {active}); error lines:\n" + install.trial_error_lines(journal)
             time.sleep(1)
     finally:
         _systemctl("stop", f"{unit}.service")

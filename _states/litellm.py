@@ -255,8 +255,9 @@ def venv_switched(name):
 def venv_rolled_back(name, to=None, timeout=120):
     """
     Run on a failed health gate (``onfail``): when the apply switched ``name``
-    (``<install_dir>/current``) away from ``to``, point it back, restart and wait for the proxy. It
-    fails either way, so the apply fails: "rolled back to ..." when it switched back.
+    (``<install_dir>/current``) away from ``to``, point it back, restart, wait for the proxy and fail
+    saying "rolled back to ...". When the apply switched nothing it succeeds without changes (the
+    failed health gate fails the apply already).
 
     .. code-block:: yaml
 
@@ -305,6 +306,37 @@ def venvs_pruned(name):
         ret["comment"] = "Would remove " + ", ".join(outcome["removed"])
     else:
         ret["comment"] = "Removed " + ", ".join(outcome["removed"])
+    return ret
+
+
+def socket_bound(name):
+    """
+    Bind the socket unit ``name`` again (``systemctl restart``): its listening settings changed, and
+    the service that inherited the old socket is stopped first. Fails with the socket's journal lines
+    when it cannot bind (an address in use, an address the host does not have).
+
+    .. code-block:: yaml
+
+        litellm-socket-bound:
+          litellm.socket_bound:
+            - name: litellm.socket
+    """
+    ret = {"name": name, "result": True, "changes": {}, "comment": ""}
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["changes"] = {"socket": "would be bound again"}
+        ret["comment"] = f"Would bind {name} again (its address or queue changed)"
+        return ret
+    since = time.strftime("%Y-%m-%d %H:%M:%S")
+    out = __salt__["cmd.run_all"](["systemctl", "restart", name], python_shell=False, ignore_retcode=True)
+    if out["retcode"] != 0:
+        journal = __salt__["cmd.run_all"](["journalctl", "--no-pager", "-o", "cat", "-u", name, "--since", since],
+                                          python_shell=False, ignore_retcode=True)["stdout"]
+        ret["result"] = False
+        ret["comment"] = f"{name} could not listen: {(journal or out['stderr']).strip()[-800:]}"
+        return ret
+    ret["changes"] = {"socket": "bound again"}
+    ret["comment"] = f"{name} listens with its new settings"
     return ret
 
 

@@ -34,14 +34,12 @@ include:
 {%- if litellm.socket_rebind %}
 
 # The socket runs with other listening settings (address, port, backlog, who may connect), or the
-# service holds the port itself (0.3.0): bind it again. The service stops, then the socket; both start
+# service holds the port itself (0.3.0): stop the service, bind the socket again; the service starts
 # once below. Only once everything the new proxy needs is in place: a failed build or switch stops
 # nothing.
-{%- for what, unit in [('service', litellm.service_name ~ '.service'), ('socket', litellm.service_name ~ '.socket')] %}
-
-{{ prefix }}-service-running-{{ what }}-stopped-to-rebind:
+{{ prefix }}-service-running-service-stopped-to-rebind:
   service.dead:
-    - name: {{ unit }}
+    - name: {{ litellm.service_name }}.service
     - require:
       - sls: {{ sls_package_install }}
       - sls: {{ sls_service_switch }}
@@ -49,12 +47,14 @@ include:
       - sls: {{ sls_config_environ }}
       - sls: {{ sls_service_unit }}
       - sls: {{ sls_user_account }}
-{%- if what == 'socket' %}
+
+{{ prefix }}-service-running-socket-bound:
+  litellm.socket_bound:
+    - name: {{ litellm.service_name }}.socket
+    - require:
       - service: {{ prefix }}-service-running-service-stopped-to-rebind
-{%- endif %}
     - require_in:
       - service: {{ prefix }}-service-running-socket-running
-{%- endfor %}
 {%- endif %}
 
 # The listening socket first: the service inherits it.
@@ -62,11 +62,6 @@ include:
   service.running:
     - name: {{ litellm.service_name }}.socket
     - enable: true
-{%- if litellm.socket_rebind %}
-    # Started again after the stop above (and so predicted under test=True).
-    - watch:
-      - service: {{ prefix }}-service-running-socket-stopped-to-rebind
-{%- endif %}
     - require:
       - sls: {{ sls_service_unit }}
       - litellm: {{ prefix }}-service-running-unit-reset
