@@ -186,7 +186,7 @@ print("patches ok", type(transport).__name__)
 def test_the_workarounds_and_the_transport_guard_hold_against_the_pinned_litellm(deployed):
     # The service's own interpreter, with the modules the formula installed: if a LiteLLM release moved
     # what they patch, they only log a warning at start; this is where it shows.
-    ret = subprocess.run(["/opt/litellm/venv/bin/python", "-c", CHECK_PATCHES], capture_output=True, text=True,
+    ret = subprocess.run(["/opt/litellm/current/bin/python", "-c", CHECK_PATCHES], capture_output=True, text=True,
                          check=False, env={"LITELLM_LOCAL_MODEL_COST_MAP": "True", "PATH": "/usr/bin:/bin"})
     assert ret.returncode == 0, ret.stderr[-2000:]
     assert "patches ok" in ret.stdout

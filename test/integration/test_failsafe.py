@@ -297,13 +297,14 @@ def test_every_apply_checks_that_the_proxy_serves(salt_cli, salt_minion, pillar,
     assert prop("ActiveState") == "active" and chat(deployed["bind_port"])[0] == 200
     # Running but not serving (every process frozen), and nothing for the apply to restart: it fails,
     # naming the reason, instead of reporting green.
+    pillar.set({**deployed, "startup_timeout": 5})  # TimeoutStartSec= follows: one restart, now
+    assert apply(salt_cli, salt_minion).returncode == 0
     pids = unit_pids(f"{SERVICE}.service")
     assert pids
-    pillar.set({**deployed, "startup_timeout": 5})  # changes only the record: no restart
     try:
         for pid in pids:
             os.kill(pid, signal.SIGSTOP)
-        ret = apply(salt_cli, salt_minion)
+        ret = apply(salt_cli, salt_minion)  # the same pillar: nothing to restart
         assert ret.returncode != 0
         comment = failed(ret)["litellm-service-running-proxy-healthy"]
         assert "Not healthy after 5s" in comment and "does not answer" in comment, comment
