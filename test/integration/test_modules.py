@@ -166,7 +166,8 @@ def _health_through_the_master(salt_master, salt_minion):
 def test_health_proxy_stopped_is_unhealthy_with_nonzero_exit(salt_master, salt_minion, port):
     code, verdict = _health_through_the_master(salt_master, salt_minion)
     assert (code, verdict["healthy"], verdict["status"]) == (0, True, "healthy"), verdict
-    subprocess.run(["systemctl", "stop", SERVICE], check=True)
+    # The socket too: with it listening, the first connection would start the service again.
+    subprocess.run(["systemctl", "stop", f"{SERVICE}.socket", f"{SERVICE}.service"], check=True)
     try:
         ret = call(salt_minion, "litellm.health")
         assert ret.returncode != 0
@@ -176,7 +177,7 @@ def test_health_proxy_stopped_is_unhealthy_with_nonzero_exit(salt_master, salt_m
         code, verdict = _health_through_the_master(salt_master, salt_minion)
         assert code != 0 and verdict["healthy"] is False and "does not answer" in verdict["summary"], (code, verdict)
     finally:
-        subprocess.run(["systemctl", "start", SERVICE], check=True)
+        subprocess.run(["systemctl", "start", f"{SERVICE}.socket", f"{SERVICE}.service"], check=True)
         wait_for_port(port, timeout=60)
 
 
