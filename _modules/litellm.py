@@ -442,9 +442,13 @@ def models(parameters=None):
     return render.model_backends(merged)
 
 
+def _systemctl(*args):
+    return __salt__["cmd.run_all"](["systemctl", *args], python_shell=False, ignore_retcode=True,
+                                   output_loglevel="quiet")
+
+
 def _unit_active(unit):
-    return __salt__["cmd.run_all"](["systemctl", "is-active", "--quiet", unit], python_shell=False,
-                                   ignore_retcode=True, output_loglevel="quiet")["retcode"] == 0
+    return _systemctl("is-active", "--quiet", unit)["retcode"] == 0
 
 
 def _socket_rebind(merged):
@@ -540,9 +544,7 @@ def install_plan(parameters=None):
     _raise_if_invalid(found["problems"])
     name = render.venv_name(merged, found["digest"])
     path = f"{where['venvs_dir']}/{name}"
-    current = _link_target(where["venv"])
-    if current is None and os.path.isfile(os.path.join(where["legacy_venv"], "bin", "python")):
-        current = where["legacy_venv"]  # installed in place by 0.3.0 or earlier
+    current = _running_venv(where)
     build = venv.built_from(path) != found["digest"]
     site = venv.site_packages(path)
     if build and not site:
@@ -708,7 +710,8 @@ def build_venv(test=False):
     if test:
         return {"changed": None, "ok": True, "venv": path,
                 "comment": f"Would build {path} from {plan['lock']['source']} (pip --require-hashes)"}
-    if _read_lock(lock_path) is None or lock.digest(_read_lock(lock_path)) != digest:
+    copied = _read_lock(lock_path)
+    if copied is None or lock.digest(copied) != digest:
         raise CommandExecutionError(f"{lock_path} is not the lock this apply rendered from ({plan['lock']['source']})")
     os.makedirs(where["venvs_dir"], mode=0o755, exist_ok=True)
     ok, comment = install.build(path, desired["python"], lock_path, digest, render.pip_pins(desired),
@@ -741,8 +744,7 @@ def switch_venv(test=False):
                            f"(previous: {now or 'none'})"}
     if venv.built_from(target) != plan["lock"]["digest"]:
         raise CommandExecutionError(f"{target} is not built (the build state failed?): nothing switched")
-    code, out = _run(["env", "-i", *[f"{k}={v}" for k, v in render.OFFLINE_ENVIRONMENT.items()],
-                      f"{target}/bin/python", where["check_config"], where["config_file"]], {})
+    code, out = _run(render.check_config_argv(desired, target) + [where["config_file"]], {})
     if code != 0:
         return {"changed": False, "ok": False,
                 "comment": f"{target} refused {where['config_file']} (nothing switched): {out.strip()[-800:]}"}
@@ -762,11 +764,6 @@ def _free_loopback_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _systemctl(*args):
-    return __salt__["cmd.run_all"](["systemctl", *args], python_shell=False, ignore_retcode=True,
-                                   output_loglevel="quiet")
 
 
 def _trial_start(desired, target, where):
@@ -797,7 +794,8 @@ def _trial_start(desired, target, where):
                 journal = __salt__["cmd.run_all"](
                     ["journalctl", "--no-pager", "-o", "cat", "-u", f"{unit}.service", "--since", since],
                     python_shell=False, ignore_retcode=True, output_loglevel="quiet")["stdout"]
-                return f"{report['problem']} ({unit}: {active}); error lines:\n" + install.trial_error_lines(journal)
+                return (f"{report['problem']} ({unit}: {active}); error lines:\n"
+                        + health_checks.error_lines(journal, keep=12, whole_lines=True))
             time.sleep(1)
     finally:
         _systemctl("stop", f"{unit}.service")
@@ -831,8 +829,7 @@ def roll_back_venv(to=None, timeout=120, test=False):
     install.point(where["venv"], to)
     install.point(where["previous_venv"], now)
     # A crash loop of the failed release may have hit the start limit: clear it, or the restart is refused.
-    __salt__["cmd.run_all"](["systemctl", "reset-failed", f"{desired['service_name']}.service"],
-                            python_shell=False, ignore_retcode=True, output_loglevel="quiet")
+    _systemctl("reset-failed", f"{desired['service_name']}.service")
     __salt__["service.restart"](desired["service_name"])
     deadline = time.monotonic() + float(timeout)
     while True:

@@ -304,11 +304,13 @@ def describe_proxy_problem(report):
 JOURNAL_ERROR_RE = re.compile(r"error|errno|traceback|exception|failed", re.IGNORECASE)
 
 
-def error_lines(text, keep=8):
-    """The last ``keep`` distinct journal lines that look like errors, oldest first."""
+def error_lines(text, keep=8, whole_lines=False):
+    """The last ``keep`` distinct journal lines that look like errors, oldest first. ``whole_lines``
+    for text without a "host pid: " prefix (``journalctl -o cat``), where the part before ": " is
+    the exception's name ("TypeError: ...")."""
     found, seen = [], set()
     for line in text.splitlines():
-        message = line.split(": ", 1)[-1]  # without the timestamp, host and PID
+        message = line if whole_lines else line.split(": ", 1)[-1]  # without the timestamp, host and PID
         if JOURNAL_ERROR_RE.search(message) and message not in seen:
             seen.add(message)
             found.append(line)

@@ -128,15 +128,3 @@ def trial_argv(settings, venv_path, port, where, server_args, key_file):
                   + [f"{venv_path}/bin/litellm", "--config", where["config_file"], "--host", "127.0.0.1",
                      "--port", str(port), *server_args])
 
-
-TRIAL_ERROR_RE = re.compile(r"\b\w*(Error|Exception)\b|Traceback|errno|failed", re.IGNORECASE)
-
-
-def trial_error_lines(journal, keep=12):
-    """The last ``keep`` distinct lines of a trial start's journal that say what went wrong, the
-    exception line itself included ("TypeError: ...")."""
-    found = []
-    for line in journal.splitlines():
-        if TRIAL_ERROR_RE.search(line) and line not in found:
-            found.append(line)
-    return "\n".join(found[-keep:])

@@ -334,13 +334,17 @@ def pip_pins(settings):
     return pins
 
 
-def check_config_command(settings, venv=None):
-    """file.managed check_cmd: the LiteLLM of ``venv`` (the one the apply is about to run, by default
-    the current one) checks a new config.yaml before it goes live."""
+def check_config_argv(settings, venv=None):
+    """The config check as an argument list (the candidate config.yaml goes last): the LiteLLM of
+    ``venv`` (the one the apply is about to run, by default the current one), offline."""
     where = paths(settings)
-    env = " ".join(f"{name}={shlex.quote(value)}" for name, value in OFFLINE_ENVIRONMENT.items())
-    python = (venv or where["venv"]) + "/bin/python"
-    return f"env -i {env} {shlex.quote(python)} {shlex.quote(where['check_config'])}"
+    env = [f"{name}={value}" for name, value in OFFLINE_ENVIRONMENT.items()]
+    return ["env", "-i", *env, (venv or where["venv"]) + "/bin/python", where["check_config"]]
+
+
+def check_config_command(settings, venv=None):
+    """file.managed check_cmd (a shell string): ``check_config_argv`` quoted."""
+    return shlex.join(check_config_argv(settings, venv))
 
 
 def venv_name(settings, lock_digest):
