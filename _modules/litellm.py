@@ -52,7 +52,7 @@ def _import_package():
             break
     else:
         return None, f"its library {PACKAGE} is not in {base}/utils: run saltutil.sync_all (or sync_utils)"
-    names = ("schema", "render", "venv", "health", "keys", "record", "ownership", "lock", "install")
+    names = ("schema", "render", "venv", "health", "keys", "record", "ownership", "lock", "install", "tls")
     with _IMPORT_LOCK:
         signature = sorted((entry.name, entry.stat().st_mtime_ns, entry.stat().st_size)
                            for entry in os.scandir(path) if entry.name.endswith(".py"))
@@ -77,8 +77,8 @@ def _import_package():
 
 _LIB, _LIB_PROBLEM = _import_package()
 if _LIB:
-    schema, render, venv, health_checks, keys, record, ownership, lock, install = (
-        _LIB[name] for name in ("schema", "render", "venv", "health", "keys", "record", "ownership", "lock", "install"))
+    schema, render, venv, health_checks, keys, record, ownership, lock, install, tls = (
+        _LIB[name] for name in ("schema", "render", "venv", "health", "keys", "record", "ownership", "lock", "install", "tls"))
 
 
 def __virtual__():
@@ -195,6 +195,7 @@ def settings(validate=True, parameters=None):
             # The package and service states refuse to render with this; clean still can.
             public["install"], public["install_problem"] = None, str(exc)
         public["socket_rebind"] = _once_per_run("socket_rebind", lambda: _socket_rebind(merged))
+        public["tls_certificate_digest"] = _tls(merged)["digest"]
         public["record_dir"] = _record_dir()
         public["record_file"] = record.record_path(merged["service_name"], _record_dir())
         public["files"] = {
@@ -288,8 +289,51 @@ def validate_pillar(require_master_key=True, parameters=None):
         errors.extend(_ownership_problems(merged))
     if not errors:
         errors.extend(_lock(merged, _parameters(parameters)["root"])["problems"])
+    if not errors:
+        errors.extend(_tls(merged)["problems"])
     _raise_if_invalid(errors)
     return True
+
+
+def _tls(merged):
+    """``{digest, problems}`` of the TLS material pillar names (once per run): the certificate's
+    digest goes into the unit; a missing file, a key that does not match or an unresolved sdb://
+    is a problem naming the pillar key. The key's text never leaves this function."""
+    def compute():
+        if not schema.tls_enabled(merged):
+            return {"digest": None, "problems": []}
+        given = merged["tls"]
+        if given["certificate_file"] and given["key_file"]:
+            problem = tls.pair_problem(given["certificate_file"], given["key_file"], "tls:certificate_file",
+                                       "tls:key_file")
+            if problem:
+                return {"digest": None, "problems": [problem]}
+            with open(given["certificate_file"], "rb") as cert:
+                return {"digest": tls.certificate_digest(cert.read()), "problems": []}
+        texts, problems = _tls_texts(merged)
+        problem = problems[0] if problems else tls.text_pair_problem(texts["certificate"], texts["key"])
+        if problem:
+            return {"digest": None, "problems": [problem]}
+        return {"digest": tls.certificate_digest(texts["certificate"]), "problems": []}
+
+    return _once_per_run("tls", compute)
+
+
+def _tls_texts(merged):
+    """The PEM texts pillar gives (``tls:certificate``, ``tls:key``; sdb:// resolved once per run)."""
+    texts, problems = {}, []
+    for what, marker in (("certificate", "CERTIFICATE-----"), ("key", "PRIVATE KEY-----")):
+        ref = merged["tls"][what]
+        if not ref:
+            continue
+        value = _resolved(ref)
+        if not isinstance(value, str) or marker not in value:
+            problems.append(f"{schema.PILLAR_KEY}:tls:{what}: "
+                            + (f"{ref} did not resolve to PEM text (is its sdb profile configured on this minion?)"
+                               if str(ref).startswith("sdb://") else "not PEM text"))
+            continue
+        texts[what] = value if value.endswith("\n") else value + "\n"
+    return texts, problems
 
 
 def _ownership_problems(merged):
@@ -617,7 +661,14 @@ def _secret_file(content, desired):
         settings_of = {"index-url": pip["index_url"], "extra-index-url": pip["extra_index_urls"],
                        "find-links": pip["find_links"], "no-index": pip["no_index"]}
         return where["pip_config"], render.pip_config_text(pip), settings_of
-    raise CommandExecutionError(f"content: got {content!r}, expected environment or pip_config")
+    if content in ("tls_certificate", "tls_key"):
+        what = content[len("tls_"):]
+        texts, problems = _tls_texts(desired)
+        if problems or what not in texts:
+            raise CommandExecutionError("\n".join(problems) or f"{schema.PILLAR_KEY}:tls:{what}: not set as PEM text")
+        return where[content], texts[what], {f"tls:{what}": texts[what]}
+    raise CommandExecutionError(f"content: got {content!r}, expected environment, pip_config, tls_certificate "
+                                "or tls_key")
 
 
 def write_secret_file(content, path=None, test=False):
@@ -653,8 +704,9 @@ def write_secret_file(content, path=None, test=False):
     result = {"file": target, "names": changed_names}
     if same or test:
         return {**result, "changed": None if not same else False}
-    # pip.conf lives in install_dir, which the virtualenv state makes on a first apply.
-    os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+    # pip.conf lives in install_dir, which the virtualenv state makes on a first apply; the TLS
+    # texts in <config_dir>/tls, root only.
+    os.makedirs(os.path.dirname(target), mode=0o700 if content.startswith("tls_") else 0o755, exist_ok=True)
     keys.write_secret_file(target, text)
     return {**result, "changed": True}
 
@@ -925,6 +977,7 @@ def proxy_status(timeout=5, name=None):
     """
     deployed = _deployed(name)
     report = health_checks.check_proxy(deployed["url"], _master_key(deployed) or "", list(deployed["models"]),
+                                       cafile=deployed.get("tls_certificate"), probe_url=deployed.get("probe_url"),
                                        timeout=timeout)
     return {**report, **_drift(deployed)}
 
@@ -987,6 +1040,8 @@ def health(deep=False, timeout=5, strict=False, url=None, name=None):
         {model: detail["tag"] for model, detail in deployed["models"].items()},
         timeout=float(timeout),
         deep=bool(deep),
+        cafile=deployed.get("tls_certificate") if key_sent else None,
+        probe_url=deployed.get("probe_url") if key_sent else None,
     )
     report["key_sent"] = key_sent
     if not key_sent:
@@ -1090,7 +1145,7 @@ def _restart_and_verify(deployed, new_key, old_key):
         # Definitive (e.g. a failing ExecStartPre): no point waiting for the proxy.
         return f"systemctl restart {unit} failed: {(restart['stderr'] or restart['stdout']).strip()[:300]}"
     deadline = time.monotonic() + deployed["startup_timeout"]
-    return keys.wait_for_key(deployed["url"], new_key, old_key, deadline)
+    return keys.wait_for_key(deployed["url"], new_key, old_key, deadline, cafile=deployed.get("tls_certificate"))
 
 
 def rotate_master_key(test=False, name=None):

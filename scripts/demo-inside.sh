@@ -14,7 +14,9 @@ if [ -z "${DEMO_BACKENDS:-}" ]; then
   systemd-run --quiet --unit=ollama-standin /usr/bin/python3 "$repo/test/ollama_standin.py" \
     --port 11434 --name standin --models "$model"
   backends="http://127.0.0.1:11434"
-  for _ in $(seq 1 50); do curl -fsS -o /dev/null http://127.0.0.1:11434/ && break; sleep 0.1; done
+  # Quiet while it starts: a refused connection here is expected, not an error to show.
+  for _ in $(seq 1 50); do curl -fs -o /dev/null http://127.0.0.1:11434/ && break; sleep 0.1; done
+  curl -fsS -o /dev/null http://127.0.0.1:11434/
 else
   backends=$DEMO_BACKENDS
 fi
@@ -40,7 +42,7 @@ chmod 0600 "$demo/pillar/litellm.sls"
 
 salt="$VENV/bin/salt-call -c $demo/conf --local --retcode-passthrough"
 echo "== saltutil.sync_all"
-$salt saltutil.sync_all --out=quiet
+$salt saltutil.sync_all >/dev/null
 echo "== state.apply litellm"
 start=$(date +%s)
 $salt state.apply litellm --state-output=terse

@@ -48,11 +48,12 @@ class Summary:
         return f"{len(self.failed)}/{self.sent} failed (longest wait {self.longest:.1f} s; errors: {errors})"
 
 
-def chat_once(port, key, model, stream, timeout, host="127.0.0.1"):
-    """One chat completion; returns (ok, what)."""
+def chat_once(port, key, model, stream, timeout, host="127.0.0.1", tls=None):
+    """One chat completion (over https with the ssl context ``tls``); returns (ok, what)."""
     body = json.dumps({"model": model, "stream": stream,
                        "messages": [{"role": "user", "content": "Say hello in five words."}]})
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    conn = (http.client.HTTPSConnection(host, port, timeout=timeout, context=tls) if tls
+            else http.client.HTTPConnection(host, port, timeout=timeout))
     try:
         conn.request("POST", "/v1/chat/completions", body=body,
                      headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
@@ -77,19 +78,28 @@ def chat_once(port, key, model, stream, timeout, host="127.0.0.1"):
         conn.close()
 
 
-def run(port, key, model, clients, seconds, stream=False, timeout=30.0, pause_after_failure=0.1, stop=None):
-    """``clients`` closed-loop clients for ``seconds`` (or until the event ``stop`` is set, if sooner);
-    returns a Summary."""
+def run(port, key, model, clients, seconds, stream=False, timeout=30.0, pause_after_failure=0.1, stop=None,
+        tls=None, limit=None):
+    """``clients`` closed-loop clients for ``seconds`` (or until the event ``stop`` is set, or
+    ``limit`` requests were sent, if sooner); returns a Summary."""
     summary = Summary()
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
     stop = stop or threading.Event()
+    started_count = [0]
+
+    def claim():
+        with lock:
+            if limit is not None and started_count[0] >= limit:
+                return False
+            started_count[0] += 1
+            return True
 
     def client(index):
         streaming = stream if stream in (True, False) else index % 2 == 1  # "mixed": half of each
-        while time.monotonic() < deadline and not stop.is_set():
+        while time.monotonic() < deadline and not stop.is_set() and claim():
             started = time.monotonic()
-            ok, what = chat_once(port, key, model, streaming, timeout)
+            ok, what = chat_once(port, key, model, streaming, timeout, tls=tls)
             outcome = Outcome(started, time.monotonic() - started, ok, what)
             with lock:
                 summary.outcomes.append(outcome)

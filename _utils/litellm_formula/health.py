@@ -3,6 +3,7 @@ Health checks over HTTP: the proxy, every Ollama backend, optional test completi
 shaped into one report with a verdict. Plain functions: tests call them against real servers.
 """
 
+import functools
 import http.client
 import json
 import re
@@ -12,6 +13,8 @@ import threading
 import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
+
+from .tls import client_context as tls_client_context
 
 # What a check reads at most: a proxy's model list or an Ollama tag list is a few kB.
 MAX_BODY = 1 << 20
@@ -27,11 +30,12 @@ def _abort(conn):
             pass
 
 
-def http_request(url, timeout, headers=None, body=None):
+def http_request(url, timeout, headers=None, body=None, cafile=None):
     """One HTTP request, bounded: at most ``timeout`` seconds in all and MAX_BODY bytes read, no
     redirect followed (a header such as the key never goes anywhere but ``url``), no proxy from the
     environment. Returns ``{status, body, latency_ms, error}``; whatever the other end sends (not
-    HTTP, truncated, endless, huge), it never raises."""
+    HTTP, truncated, endless, huge), it never raises. ``cafile``: for https, trust only that
+    certificate (the proxy's own, reached on loopback: the name is not checked)."""
     start = time.monotonic()
     result = {"status": None, "body": None, "latency_ms": None, "error": None}
     timer = None
@@ -39,8 +43,8 @@ def http_request(url, timeout, headers=None, body=None):
     try:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme == "https":
-            conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout,
-                                               context=ssl.create_default_context())
+            context = tls_client_context(cafile) if cafile else ssl.create_default_context()
+            conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout, context=context)
         else:
             conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
         timer = threading.Timer(timeout, _abort, (conn,))
@@ -103,15 +107,18 @@ def bearer(master_key):
     return {"Authorization": f"Bearer {master_key}"}
 
 
-def proxy_calls(base_url, master_key, timeout):
+def proxy_calls(base_url, master_key, timeout, cafile=None, probe_url=None):
     """The proxy's checks; with ``master_key`` None (a proxy that is not the deployed one) no key is
-    sent anywhere and the model list is not asked for."""
+    sent anywhere and the model list is not asked for. ``probe_url``: liveness and readiness from the
+    formula's probe listener (plain HTTP) instead of the proxy's own endpoints."""
+    request = functools.partial(http_request, cafile=cafile)
+    probes = (http_request, probe_url) if probe_url else (request, base_url)
     calls = {
-        ("proxy", "liveliness"): (http_request, f"{base_url}/health/liveliness", timeout),
-        ("proxy", "readiness"): (http_request, f"{base_url}/health/readiness", timeout),
+        ("proxy", "liveliness"): (probes[0], f"{probes[1]}/health/liveliness", timeout),
+        ("proxy", "readiness"): (probes[0], f"{probes[1]}/health/readiness", timeout),
     }
     if master_key is not None:
-        calls[("proxy", "models")] = (http_request, f"{base_url}/v1/models", timeout, bearer(master_key))
+        calls[("proxy", "models")] = (request, f"{base_url}/v1/models", timeout, bearer(master_key))
     return calls
 
 
@@ -150,12 +157,13 @@ def proxy_report(base_url, results, expected_models):
     return report
 
 
-def check_proxy(base_url, master_key, expected_models, timeout=5):
+def check_proxy(base_url, master_key, expected_models, timeout=5, cafile=None, probe_url=None):
     """Check a proxy: liveliness, readiness and /v1/models with the key (listing every model).
 
     Returns a dict with ``ok`` and per-endpoint detail; the key never appears in it.
     """
-    return proxy_report(base_url, run_concurrently(proxy_calls(base_url, master_key, timeout)), expected_models)
+    return proxy_report(base_url, run_concurrently(proxy_calls(base_url, master_key, timeout, cafile, probe_url)),
+                        expected_models)
 
 
 def backend_calls(backends, timeout):
@@ -196,12 +204,13 @@ def backend_report(url, results, wanted_tags):
     }
 
 
-def completion_calls(base_url, master_key, model_names, timeout):
+def completion_calls(base_url, master_key, model_names, timeout, cafile=None):
+    request = functools.partial(http_request, cafile=cafile)
     calls = {}
     for name in model_names:
         body = {"model": name, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1,
                 "timeout": timeout}
-        calls[("completion", name)] = (http_request, f"{base_url}/v1/chat/completions", timeout + 1,
+        calls[("completion", name)] = (request, f"{base_url}/v1/chat/completions", timeout + 1,
                                        bearer(master_key), body)
     return calls
 
@@ -219,7 +228,7 @@ def completion_report(result):
     return {"ok": False, "status": result["status"], "latency_ms": result["latency_ms"], "error": error}
 
 
-def health_report(base_url, master_key, model_map, model_tags, timeout=5, deep=False):
+def health_report(base_url, master_key, model_map, model_tags, timeout=5, deep=False, cafile=None, probe_url=None):
     """Check the proxy, every backend and (deep) one completion per model, all at once.
 
     ``model_map``: {model name: [backend URLs]}; ``model_tags``: {model name: Ollama tag}.
@@ -227,9 +236,9 @@ def health_report(base_url, master_key, model_map, model_tags, timeout=5, deep=F
     """
     start = time.monotonic()
     backends = sorted({url for urls in model_map.values() for url in urls})
-    calls = {**proxy_calls(base_url, master_key, timeout), **backend_calls(backends, timeout)}
+    calls = {**proxy_calls(base_url, master_key, timeout, cafile, probe_url), **backend_calls(backends, timeout)}
     if deep:
-        calls.update(completion_calls(base_url, master_key, sorted(model_map), timeout))
+        calls.update(completion_calls(base_url, master_key, sorted(model_map), timeout, cafile))
     results = run_concurrently(calls)
     proxy = proxy_report(base_url, results, list(model_map))
     wanted = {url: {model_tags[name] for name, urls in model_map.items() if url in urls} for url in backends}

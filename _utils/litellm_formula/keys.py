@@ -107,15 +107,16 @@ def secret_file_is(path, text):
     return same and info.st_uid == 0 and (info.st_mode & 0o777) == 0o600
 
 
-def wait_for_key(base_url, new_key, old_key, deadline, interval=0.5):
+def wait_for_key(base_url, new_key, old_key, deadline, interval=0.5, cafile=None):
     """After a restart: wait until the proxy answers, then check that ``new_key`` is accepted and
     ``old_key`` refused. Returns None when so, else what is wrong."""
     problem = "the proxy did not answer"
     while time.monotonic() < deadline:
-        live = http_request(f"{base_url}/health/liveliness", 2)
+        live = http_request(f"{base_url}/health/liveliness", 2, cafile=cafile)
         if live["status"] == 200:
-            new = http_request(f"{base_url}/v1/models", 5, bearer(new_key))
-            old = http_request(f"{base_url}/v1/models", 5, bearer(old_key)) if old_key else {"status": 401}
+            new = http_request(f"{base_url}/v1/models", 5, bearer(new_key), cafile=cafile)
+            old = (http_request(f"{base_url}/v1/models", 5, bearer(old_key), cafile=cafile) if old_key
+                   else {"status": 401})
             if new["status"] == 200 and old["status"] in (400, 401, 403):
                 return None
             problem = (f"new key answered HTTP {new['status'] or new['error']}, "

@@ -11,8 +11,8 @@ import json
 import os
 
 from .keys import fingerprint, key_source
-from .render import model_backends, paths, proxy_base_url, socket_activated, socket_digest, worker_count
-from .schema import PILLAR_KEY, RECORD_DIR
+from .render import model_backends, paths, probe_url, proxy_base_url, socket_activated, socket_digest, worker_count
+from .schema import PILLAR_KEY, RECORD_DIR, tls_enabled
 
 # One file per service, in a directory only the formula writes (root only): schema.RECORD_DIR.
 FORMAT = 1
@@ -45,6 +45,14 @@ def pillar_digest(pillar):
     return digest(_without_key(pillar))
 
 
+def _public_settings(settings):
+    # The digest covers every setting but the secrets (the master key; the TLS key only as "set").
+    public = {k: v for k, v in settings.items() if k != "master_key"}
+    if isinstance(public.get("tls"), dict):
+        public["tls"] = {**public["tls"], "key": bool(public["tls"].get("key"))}
+    return public
+
+
 def build(settings, pillar, cpus, mem_mb, formula_root):
     """The record of a deployment of ``settings`` (merged and validated)."""
     where = paths(settings)
@@ -62,7 +70,11 @@ def build(settings, pillar, cpus, mem_mb, formula_root):
         "paths": where,
         "bind_host": settings["bind_host"],
         "bind_port": settings["bind_port"],
-        "url": proxy_base_url(settings["bind_host"], settings["bind_port"]),
+        "url": proxy_base_url(settings["bind_host"], settings["bind_port"], tls_enabled(settings)),
+        # Liveness and readiness on their own listener (None: the proxy's own endpoints).
+        "probe_url": probe_url(settings) if isinstance(settings.get("probes"), dict) else None,
+        # The certificate health checks trust (they reach the proxy on loopback, not by its name).
+        "tls_certificate": where["tls_certificate"] if tls_enabled(settings) else None,
         "models": {name: {"tag": tags[name], "backends": urls} for name, urls in model_backends(settings).items()},
         "version": settings["version"],
         "server": settings["server"],
@@ -77,7 +89,7 @@ def build(settings, pillar, cpus, mem_mb, formula_root):
             "sdb_uri": settings["master_key"] if source == "sdb" else None,
         },
         "formula_root": formula_root,
-        "settings_digest": digest({k: v for k, v in settings.items() if k != "master_key"}),
+        "settings_digest": digest(_public_settings(settings)),
         "pillar_digest": pillar_digest(pillar),
     }
 

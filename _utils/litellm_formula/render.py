@@ -15,6 +15,7 @@ from .schema import (
     MASTER_KEY_ENV,
     MAX_WORKERS,
     MODEL_PRICE_KEYS,
+    PROBES_CALLBACK,
     PROVIDERS,
     SERVERS,
     STOP_HEADROOM_SECONDS,
@@ -22,6 +23,7 @@ from .schema import (
     WORKER_MB,
     deep_merge,
     normalize_backend,
+    tls_enabled,
     url_has_password,
 )
 
@@ -118,6 +120,9 @@ def redacted(settings):
     for key in ("extra_index_urls", "find_links"):
         pip[key] = [hide(url) for url in pip.get(key) or []] if isinstance(pip.get(key) or [], list) else "(hidden)"
     public["pip"] = pip
+    if isinstance(settings.get("tls"), dict) and settings["tls"].get("key"):
+        key = settings["tls"]["key"]
+        public["tls"] = {**settings["tls"], "key": key if str(key).startswith("sdb://") else "(hidden)"}
     return public
 
 
@@ -192,8 +197,12 @@ def proxy_config(settings):
         },
         "litellm_settings": {"telemetry": False},
     }
+    if settings["log_format"] == "json":
+        config["litellm_settings"]["json_logs"] = True
     config = deep_merge(config, split_secrets(settings.get("extra_config"))[0])
-    ours = [WORKAROUNDS_CALLBACK] + ([LIVENESS_CALLBACK] if health["enabled"] else [])
+    ours = ([WORKAROUNDS_CALLBACK] + ([LIVENESS_CALLBACK] if health["enabled"] else [])
+            + (["prometheus"] if settings["metrics"]["enabled"] else [])
+            + ([PROBES_CALLBACK] if settings["probes"]["enabled"] else []))
     # Kept when extra_config brings callbacks of its own (a list replaces a list in the merge).
     theirs = config["litellm_settings"].get("callbacks") or []
     theirs = [theirs] if isinstance(theirs, str) else theirs  # LiteLLM takes one name as a string too
@@ -221,6 +230,9 @@ def service_environment(settings):
         "LITELLM_FORMULA_PROBE_INTERVAL": str(settings["health_check"]["interval"]),
         "LITELLM_FORMULA_PROBE_TIMEOUT": str(settings["health_check"]["timeout"]),
     }
+    if settings["log_format"] == "json":
+        # Read at import, before config.yaml: LiteLLM's first lines are JSON too.
+        env["JSON_LOGS"] = "True"
     env.update({name: str(value) for name, value in sorted((settings.get("environment") or {}).items())})
     # extra_config's secrets, which config.yaml references by these names.
     env.update(sorted(split_secrets(settings.get("extra_config"))[1].items()))
@@ -264,6 +276,49 @@ def server_args(settings, cpus, mem_mb=None):
     return args
 
 
+# systemd credentials (LoadCredential=): the service reads private copies under %d, so the key file
+# itself may stay root-only.
+TLS_CREDENTIALS = {"tls_certificate": "tls-certificate.pem", "tls_key": "tls-key.pem"}
+
+
+def service_args(settings):
+    """litellm CLI arguments only the service runs with (not the trial start): the metrics listener
+    and TLS from systemd credentials (``%d`` is the unit's credentials directory)."""
+    args = []
+    if settings["metrics"]["enabled"]:
+        args += ["--prometheus_metrics_port", str(settings["metrics"]["port"])]
+    if tls_enabled(settings):
+        args += ["--ssl_certfile_path", f"%d/{TLS_CREDENTIALS['tls_certificate']}",
+                 "--ssl_keyfile_path", f"%d/{TLS_CREDENTIALS['tls_key']}"]
+    return args
+
+
+def exec_host(settings):
+    """--host of ExecStart=. Under socket activation the socket unit holds the public address and
+    gunicorn ignores --host; LiteLLM still binds its metrics listener there, so: localhost."""
+    return "127.0.0.1" if socket_activated(settings) else settings["bind_host"]
+
+
+def probe_listen(settings):
+    """LITELLM_FORMULA_PROBE_LISTEN (host:port) of the unit, or None with probes off."""
+    if not settings["probes"]["enabled"]:
+        return None
+    host = settings["bind_host"]
+    return f"[{host}]:{settings['probes']['port']}" if ":" in host else f"{host}:{settings['probes']['port']}"
+
+
+def probe_url(settings):
+    """Where a local client reaches the probes (plain HTTP), or None with probes off."""
+    if not settings["probes"]["enabled"]:
+        return None
+    return proxy_base_url(settings["bind_host"], settings["probes"]["port"])
+
+
+def metrics_dir(settings):
+    """PROMETHEUS_MULTIPROC_DIR: in the unit's RuntimeDirectory=, which systemd empties at every stop."""
+    return f"/run/{settings['service_name']}/metrics"
+
+
 def socket_activated(settings):
     """systemd holds the port (a .socket unit) only in gunicorn mode: gunicorn serves from an inherited
     socket (LISTEN_FDS); uvicorn and granian, as LiteLLM starts them, bind the port themselves."""
@@ -302,6 +357,7 @@ def paths(settings):
     """Derived paths, one place."""
     config_dir = settings["config_dir"].rstrip("/")
     install_dir = settings["install_dir"].rstrip("/")
+    tls = settings.get("tls") or {}
     return {
         # The link the unit runs; it points into venvs/ (one virtualenv per version and lock).
         "venv": f"{install_dir}/current",
@@ -317,6 +373,9 @@ def paths(settings):
         "master_key_file": f"{config_dir}/master_key.env",
         "unit_file": f"/etc/systemd/system/{settings['service_name']}.service",
         "socket_unit_file": f"/etc/systemd/system/{settings['service_name']}.socket",
+        # Given as files, used in place (never modified); given as PEM text, written here.
+        "tls_certificate": tls.get("certificate_file") or f"{config_dir}/tls/certificate.pem",
+        "tls_key": tls.get("key_file") or f"{config_dir}/tls/key.pem",
     }
 
 
@@ -362,7 +421,12 @@ def derived(settings, cpus, mem_mb):
     return {
         "paths": paths(settings),
         "unit_ip_address_allow": ip_address_allow(settings),
-        "server_args": " ".join(server_args(settings, cpus, mem_mb)),
+        "server_args": " ".join(server_args(settings, cpus, mem_mb) + service_args(settings)),
+        "exec_host": exec_host(settings),
+        "tls_enabled": tls_enabled(settings),
+        "tls_credentials": TLS_CREDENTIALS,
+        "metrics_dir": metrics_dir(settings) if settings["metrics"]["enabled"] else None,
+        "probe_listen": probe_listen(settings),
         "stop_timeout": stop_timeout(settings),
         "socket_activated": socket_activated(settings),
         "socket_ip_address_allow": socket_ip_address_allow(settings),
@@ -372,7 +436,7 @@ def derived(settings, cpus, mem_mb):
         "state_directory": state_directory(settings),
         "pip_requirements": pip_requirements(settings),
         "check_config_cmd": check_config_command(settings),
-        "url": proxy_base_url(settings["bind_host"], settings["bind_port"]),
+        "url": proxy_base_url(settings["bind_host"], settings["bind_port"], tls_enabled(settings)),
     }
 
 
@@ -398,11 +462,11 @@ def ip_address_allow(settings):
     return allowed
 
 
-def proxy_base_url(bind_host, bind_port):
+def proxy_base_url(bind_host, bind_port, tls=False):
     """Where a local client reaches the proxy: wildcard binds are reached through loopback."""
     address = ipaddress.ip_address(bind_host)
     if address.is_unspecified:
         address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
     host = f"[{address}]" if address.version == 6 else str(address)
-    return f"http://{host}:{bind_port}"
+    return f"{'https' if tls else 'http'}://{host}:{bind_port}"
 

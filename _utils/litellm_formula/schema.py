@@ -26,6 +26,7 @@ ROUTING_STRATEGIES = {
     "latency-based-routing",
     "cost-based-routing",
 }
+LOG_FORMATS = {"text", "json"}
 LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 # The litellm CLI's flag for each server it can run on (uvicorn is its default).
 SERVERS = {"uvicorn": "", "gunicorn": "--run_gunicorn", "granian": "--run_granian"}
@@ -56,6 +57,13 @@ RESERVED_ENV = {
     "GRACEFUL_SHUTDOWN_TIMEOUT",
     "LITELLM_FORMULA_PROBE_INTERVAL",
     "LITELLM_FORMULA_PROBE_TIMEOUT",
+    # metrics, log_format, tls and probes set these.
+    "LITELLM_FORMULA_PROBE_LISTEN",
+    "PROMETHEUS_MULTIPROC_DIR",
+    "PROMETHEUS_METRICS_PORT",
+    "JSON_LOGS",
+    "SSL_KEYFILE_PATH",
+    "SSL_CERTFILE_PATH",
     # Would let the proxy start with a missing or publicly known key.
     "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY",
 }
@@ -96,6 +104,7 @@ UNIT_SUFFIXES = (".service", ".socket", ".target", ".timer", ".mount", ".slice",
 # package/install.sls and loaded by LiteLLM as callbacks.
 LIVENESS_CALLBACK = "litellm_formula_liveness.liveness"
 WORKAROUNDS_CALLBACK = "litellm_formula_workarounds.workarounds"
+PROBES_CALLBACK = "litellm_formula_probes.probes"
 MASTER_KEY_RE = re.compile(r"^sk-[A-Za-z0-9_\-.]{13,}$")
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 UNIT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
@@ -182,6 +191,23 @@ def _absolute_path(value):
     if not value.startswith("/") or value.rstrip("/") == "" or ".." in value.split("/"):
         return "an absolute path, not / and without .."
     return None
+
+
+def _optional_path(value):
+    if value == "":
+        return None
+    if _absolute_path(value) or any(c in value for c in "\n\r\0 "):
+        return "empty, or an absolute path on the minion (no spaces, not /, without ..)"
+    return None
+
+
+def _pem(kind):
+    def check(value):
+        if value == "" or value.startswith("sdb://"):
+            return None
+        return None if f"{kind}-----" in value else f"empty, sdb://, or PEM text (-----BEGIN ...{kind}-----)"
+
+    return check
 
 
 def _interpreter(value):
@@ -311,6 +337,27 @@ SCHEMA = [
     Field("environment", dict, "extra environment variables for the proxy (not the reserved ones); values may be "
           "sdb:// and are kept secret", secret=True),
     Field("log_level", str, "LITELLM_LOG level (INFO logs every request: about 4 lines each)", _log_level),
+    Field("log_format", str, "text, or json: one JSON object per line from LiteLLM (JSON_LOGS) for log shippers",
+          _one_of(LOG_FORMATS)),
+    Field("metrics", dict, "Prometheus metrics (LiteLLM's prometheus callback), summed over all workers"),
+    Field("metrics:enabled", bool, "serve /metrics on 127.0.0.1:<metrics:port> (localhost only, no key); "
+          "needs server: gunicorn"),
+    Field("metrics:port", int, "localhost port of the metrics listener (not bind_port)", _port),
+    Field("probes", dict, "liveness and readiness on a port of their own, answered while the workers are "
+          "saturated (README \"Probes\")"),
+    Field("probes:enabled", bool, "serve /health/liveliness and /health/readiness on bind_host:<probes:port> "
+          "from a thread in each worker (plain HTTP, no key); litellm.health uses them"),
+    Field("probes:port", int, "port of the probe listener (not bind_port, not metrics:port)", _port),
+    Field("tls", dict, "HTTPS on the proxy's port: a certificate and its key, each as PEM text or as a file on "
+          "the minion; both empty: plain HTTP"),
+    Field("tls:certificate", str, "PEM certificate chain, leaf first (written to <config_dir>/tls/)",
+          _pem("CERTIFICATE")),
+    Field("tls:certificate_file", str, "or: absolute path of the PEM certificate chain on the minion (never "
+          "modified; a renewed file is picked up by the next apply)", _optional_path),
+    Field("tls:key", str, "PEM private key, ideally sdb:// or from a secret store (written root-only)",
+          _pem("PRIVATE KEY"), secret=True),
+    Field("tls:key_file", str, "or: absolute path of the PEM private key on the minion; may stay root-only "
+          "(systemd hands the service a private copy: LoadCredential=)", _optional_path),
     Field("server", str, "HTTP server the proxy runs on: gunicorn, uvicorn or granian (all ship with LiteLLM)",
           _one_of(SERVERS)),
     Field("num_workers", (int, str), f"proxy worker processes: 1 to {MAX_WORKERS}, or auto (one per CPU core, "
@@ -434,7 +481,7 @@ def _validate_fields(settings, errors):
             allowed = field.check(value)
             if allowed:
                 errors.append(f"{where}: got {_show(value, field.secret)}, expected {allowed}")
-    for group in ("pip", "router", "health_check"):
+    for group in ("pip", "router", "health_check", "metrics", "tls", "probes"):
         present, value = _lookup(settings, group)
         if present and isinstance(value, dict):
             known = {key.split(":", 1)[1] for key in SCHEMA_BY_KEY if key.startswith(group + ":")}
@@ -617,6 +664,9 @@ def validate_settings(settings, prefix=""):
     _validate_models(settings, backends, errors)
     _validate_environment(settings, errors)
     _validate_drain(settings, errors)
+    _validate_metrics(settings, errors)
+    _validate_probes(settings, errors)
+    _validate_tls(settings, errors)
     return errors
 
 
@@ -651,6 +701,53 @@ def _validate_drain(settings, errors):
         elif settings.get("num_workers") == 1:
             errors.append(f"{PILLAR_KEY}:max_requests_before_restart: with num_workers 1 the proxy has no worker "
                           "while the recycled one restarts; use 2 or more workers")
+
+
+def _validate_metrics(settings, errors):
+    metrics = settings.get("metrics") if isinstance(settings.get("metrics"), dict) else {}
+    if metrics.get("enabled") is not True:
+        return
+    # LiteLLM binds the metrics listener to --host; only under socket activation is that free to be
+    # 127.0.0.1 (the socket unit holds the public address), and only gunicorn sums workers' samples.
+    if settings.get("server") != "gunicorn":
+        errors.append(f"{PILLAR_KEY}:metrics:enabled: needs server: gunicorn (got {_show(settings.get('server'))})")
+    if metrics.get("port") == settings.get("bind_port"):
+        errors.append(f"{PILLAR_KEY}:metrics:port: {metrics.get('port')} is bind_port; choose another port")
+
+
+def _validate_probes(settings, errors):
+    probes = settings.get("probes") if isinstance(settings.get("probes"), dict) else {}
+    if probes.get("enabled") is not True:
+        return
+    metrics = settings.get("metrics") if isinstance(settings.get("metrics"), dict) else {}
+    taken = {settings.get("bind_port"): "bind_port"}
+    if metrics.get("enabled") is True:
+        taken[metrics.get("port")] = "metrics:port"
+    if probes.get("port") in taken:
+        errors.append(f"{PILLAR_KEY}:probes:port: {probes.get('port')} is {taken[probes.get('port')]}; "
+                      "choose another port")
+
+
+def tls_enabled(settings):
+    tls = settings.get("tls") if isinstance(settings.get("tls"), dict) else {}
+    return any(tls.get(key) for key in ("certificate", "certificate_file", "key", "key_file"))
+
+
+def _validate_tls(settings, errors):
+    tls = settings.get("tls") if isinstance(settings.get("tls"), dict) else {}
+    if not tls_enabled(settings):
+        return
+    for what in ("certificate", "key"):
+        given = [key for key in (what, f"{what}_file") if tls.get(key)]
+        if len(given) == 2:
+            errors.append(f"{PILLAR_KEY}:tls:{what}_file: set together with {PILLAR_KEY}:tls:{what}; use one")
+        elif not given:
+            errors.append(f"{PILLAR_KEY}:tls:{what}: missing (TLS needs a certificate and its key: set "
+                          f"tls:{what} or tls:{what}_file)")
+    if bool(tls.get("certificate_file")) != bool(tls.get("key_file")) and not any(
+            "missing" in error or "together" in error for error in errors if ":tls:" in error):
+        errors.append(f"{PILLAR_KEY}:tls: give the certificate and the key the same way: both as PEM text "
+                      "(tls:certificate, tls:key) or both as files (tls:certificate_file, tls:key_file)")
 
 
 def master_key_problem(key):

@@ -47,11 +47,12 @@ include:
       - sls: {{ sls_package_source }}
 {%- if needed.site_packages %}
 {#- Files the formula adds to the virtualenv's site-packages (README "Files on the host"):
-    the fork-safety .pth (gunicorn worker boot race) and the two LiteLLM callbacks config.yaml loads. #}
+    the fork-safety .pth (gunicorn worker boot race) and the LiteLLM callbacks config.yaml loads. #}
 {%- for what, filename, source in [
       ('fork-safety-pth', 'litellm_formula_fork_safety.pth', 'fork_safety.pth'),
       ('workarounds-module', 'litellm_formula_workarounds.py', 'workarounds.py'),
       ('liveness-module', 'litellm_formula_liveness.py', 'liveness.py'),
+      ('probes-module', 'litellm_formula_probes.py', 'probes.py'),
     ] %}
 
 {{ prefix }}-package-install-{{ what }}-managed:

@@ -8,6 +8,7 @@
 {%- set sls_user_account = slsroot ~ '.user.account' %}
 {%- set sls_config_file = slsroot ~ '.config.file' %}
 {%- set sls_config_environ = slsroot ~ '.config.environ' %}
+{%- set sls_config_tls = slsroot ~ '.config.tls' %}
 {%- set sls_service_unit = slsroot ~ '.service.unit' %}
 {%- set sls_service_record = slsroot ~ '.service.record' %}
 {%- set sls_service_switch = slsroot ~ '.service.switch' %}
@@ -18,6 +19,7 @@ include:
   - {{ sls_user_account }}
   - {{ sls_config_file }}
   - {{ sls_config_environ }}
+  - {{ sls_config_tls }}
   - {{ sls_service_unit }}
   - {{ sls_service_record }}
   - {{ sls_service_switch }}
@@ -45,6 +47,7 @@ include:
       - sls: {{ sls_service_switch }}
       - sls: {{ sls_config_file }}
       - sls: {{ sls_config_environ }}
+      - sls: {{ sls_config_tls }}
       - sls: {{ sls_service_unit }}
       - sls: {{ sls_user_account }}
 
@@ -80,6 +83,7 @@ include:
       - sls: {{ sls_service_switch }}
       - sls: {{ sls_config_file }}
       - sls: {{ sls_config_environ }}
+      - sls: {{ sls_config_tls }}
       - sls: {{ sls_service_unit }}
     - require:
       - sls: {{ sls_user_account }}

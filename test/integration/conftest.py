@@ -2,6 +2,7 @@
 throwaway systemd container that `make test` boots, serving this repository as the file root."""
 
 import contextlib
+import json
 import os
 import pathlib
 import secrets
@@ -9,7 +10,7 @@ import subprocess
 
 import pytest
 import yaml
-from helpers import StandinFleet, formula_file_root, free_port
+from helpers import StandinFleet, formula_file_root, free_port, wait_for_port
 
 CACHE = pathlib.Path(os.environ.get("LITELLM_FORMULA_CACHE", "/var/cache/litellm-formula"))
 WHEELS = CACHE / "wheels"
@@ -155,6 +156,21 @@ def base_pillar(backends, port, models=None, **extra):
     }
     data.update(extra)
     return data
+
+
+@contextlib.contextmanager
+def deployment(salt_cli, minion, pillar, data, port, seen=None):
+    """A test module's deployment of ``data``; cleaned afterwards, so the next module starts from a
+    clean host, as this one did. Each apply's output goes to ``seen`` (the leak checks read it)."""
+    pillar.set(data)
+    ret = salt_cli.run("state.apply", "litellm", minion_tgt=minion.id)
+    if seen is not None:
+        seen.append(json.dumps(ret.data) + ret.stdout + ret.stderr)
+    assert ret.returncode == 0, ret.data
+    wait_for_port(port)
+    yield data
+    pillar.set(data)
+    assert salt_cli.run("state.apply", "litellm.clean", minion_tgt=minion.id).returncode == 0
 
 
 class Host:

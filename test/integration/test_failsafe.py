@@ -20,8 +20,8 @@ import time
 
 import loadgen
 import pytest
-from conftest import MASTER_KEY, SDB_DATABASE, SERVICE, base_pillar, service_dropin
-from helpers import http, unit_pids, wait_for_port
+from conftest import MASTER_KEY, SDB_DATABASE, SERVICE, base_pillar, deployment, service_dropin
+from helpers import http, unit_pids
 
 pytestmark = pytest.mark.integration
 
@@ -41,14 +41,8 @@ def good_pillar(fleet, port):
 
 @pytest.fixture(scope="module")
 def deployed(salt_cli, salt_minion, pillar, good_pillar, port):
-    pillar.set(good_pillar)
-    ret = apply(salt_cli, salt_minion)
-    assert ret.returncode == 0, ret.data
-    wait_for_port(port)
-    yield good_pillar
-    # The next module starts from a clean host, as this one did.
-    pillar.set(good_pillar)
-    assert salt_cli.run("state.apply", "litellm.clean", minion_tgt=salt_minion.id).returncode == 0
+    with deployment(salt_cli, salt_minion, pillar, good_pillar, port, SEEN) as data:
+        yield data
 
 
 def apply(salt_cli, minion, *args, **kwargs):
@@ -297,7 +291,7 @@ def test_every_apply_checks_that_the_proxy_serves(salt_cli, salt_minion, pillar,
     assert prop("ActiveState") == "active" and chat(deployed["bind_port"])[0] == 200
     # Running but not serving (every process frozen), and nothing for the apply to restart: it fails,
     # naming the reason, instead of reporting green.
-    pillar.set({**deployed, "startup_timeout": 5})  # TimeoutStartSec= follows: one restart, now
+    pillar.set({**deployed, "startup_timeout": 10})  # TimeoutStartSec= follows: one restart, now
     assert apply(salt_cli, salt_minion).returncode == 0
     pids = unit_pids(f"{SERVICE}.service")
     assert pids
@@ -307,7 +301,7 @@ def test_every_apply_checks_that_the_proxy_serves(salt_cli, salt_minion, pillar,
         ret = apply(salt_cli, salt_minion)  # the same pillar: nothing to restart
         assert ret.returncode != 0
         comment = failed(ret)["litellm-service-running-proxy-healthy"]
-        assert "Not healthy after 5s" in comment and "does not answer" in comment, comment
+        assert "Not healthy after 10s" in comment and "does not answer" in comment, comment
         assert "litellm-service-running-service-running" not in changes(ret)  # it did not restart it
     finally:
         for pid in pids:

@@ -97,7 +97,7 @@ def test_the_values_the_states_place_are_computed_here():
     derived = render.derived(merged, 2, 4096)
     assert derived["state_directory"] == "llm/proxy"
     assert derived["pip_requirements"][0] == "litellm[proxy]==1.108.7"
-    assert [name for name, _ in render.pip_pins(merged)] == ["litellm", "prisma", "httptools"]
+    assert [name for name, _ in render.pip_pins(merged)] == ["litellm", "prisma", "httptools", "prometheus-client"]
     # The config check runs with the service's offline variables, its paths quoted.
     assert derived["check_config_cmd"] == ("env -i LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_TELEMETRY_DISABLED=true "
                                            "'/opt/my llm/current/bin/python' '/opt/my llm/libexec/check-config.py'")

@@ -156,11 +156,13 @@ def test_extra_config_is_merged_last():
     config = render.proxy_config(merged(extra_config={"litellm_settings": {"drop_params": True}}))
     assert config["litellm_settings"] == {"telemetry": False, "drop_params": True,
                                           "callbacks": ["litellm_formula_workarounds.workarounds",
-                                                        "litellm_formula_liveness.liveness"]}
+                                                        "litellm_formula_liveness.liveness",
+                                                        "litellm_formula_probes.probes"]}
 
 
 def test_liveness_callback_survives_extra_callbacks_and_goes_with_health_check_off():
-    ours = ["litellm_formula_workarounds.workarounds", "litellm_formula_liveness.liveness"]
+    ours = ["litellm_formula_workarounds.workarounds", "litellm_formula_liveness.liveness",
+            "litellm_formula_probes.probes"]
     config = render.proxy_config(merged(extra_config={"litellm_settings": {"callbacks": ["prometheus"]}}))
     assert config["litellm_settings"]["callbacks"] == [*ours, "prometheus"]
     one = render.proxy_config(merged(extra_config={"litellm_settings": {"callbacks": "prometheus"}}))
@@ -168,7 +170,7 @@ def test_liveness_callback_survives_extra_callbacks_and_goes_with_health_check_o
     assert config["general_settings"]["background_health_checks"] is False
     assert config["router_settings"]["disable_cooldowns"] is True
     off = render.proxy_config(merged(health_check={"enabled": False}))
-    assert off["litellm_settings"]["callbacks"] == ours[:1]
+    assert off["litellm_settings"]["callbacks"] == [ours[0], ours[2]]
 
 
 def test_environment_file_quotes_values_and_holds_no_key():
