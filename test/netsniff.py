@@ -2,9 +2,9 @@
 
 Run inside the namespace (``ip netns exec NS python netsniff.py OUT``) as root: it captures every
 packet on every interface there (AF_PACKET) until SIGTERM, and writes to OUT, one JSON object per
-line, each packet that is not loopback-to-loopback traffic, plus every DNS query (on any interface,
+line, each TCP or UDP packet that is not loopback-to-loopback traffic, plus every DNS query (on any interface,
 loopback included) with the name asked for. The test namespace has loopback and a black-hole
-default route (a dummy device), so an attempt to reach the world leaves a packet here instead of
+default route (one end of a veth pair whose other end drops everything), so an attempt to reach the world leaves a packet here instead of
 failing before it is sent.
 """
 
@@ -43,9 +43,11 @@ def describe(frame, interface):
         payload = frame[54:]
     else:
         return None
+    if proto not in (6, 17):
+        return None  # ICMPv6/IGMP: the kernel's own router solicitations and group reports, not a client
     src, dst = str(ipaddress.ip_address(src)), str(ipaddress.ip_address(dst))
-    entry = {"interface": interface, "proto": {6: "tcp", 17: "udp"}.get(proto, str(proto)), "src": src, "dst": dst}
-    if proto in (6, 17) and len(payload) >= 4:
+    entry = {"interface": interface, "proto": {6: "tcp", 17: "udp"}[proto], "src": src, "dst": dst}
+    if len(payload) >= 4:
         entry["dport"] = struct.unpack("!H", payload[2:4])[0]
         if proto == 17 and entry["dport"] == 53:
             entry["name"] = dns_name(payload[8:])

@@ -349,16 +349,19 @@ def _ip(*args):
 
 @pytest.fixture
 def offline_namespace():
-    """A network namespace with loopback up and a black-hole default route (a dummy device, IPv4 and
-    IPv6): an attempt to reach any outside address sends a packet the sniffer names, instead of failing
+    """A network namespace with loopback up and a black-hole default route (IPv4 and IPv6): an attempt to reach any outside address sends a packet the sniffer names, instead of failing
     before it is sent. Removed afterwards, with whatever runs in it."""
     _ip("netns", "add", NETNS)
     try:
         _ip("-n", NETNS, "link", "set", "lo", "up")
-        _ip("-n", NETNS, "link", "add", "blackhole0", "type", "dummy")
+        # Both ends of a veth pair inside: what leaves one end arrives at the other, which has no
+        # address and drops it (no dummy module here). No ARP/ND: packets leave without a neighbour.
+        _ip("-n", NETNS, "link", "add", "blackhole0", "type", "veth", "peer", "name", "blackhole1")
         _ip("-n", NETNS, "addr", "add", "198.51.100.2/24", "dev", "blackhole0")
         _ip("-n", NETNS, "-6", "addr", "add", "2001:db8::2/64", "dev", "blackhole0", "nodad")
-        _ip("-n", NETNS, "link", "set", "blackhole0", "up")
+        _ip("-n", NETNS, "link", "set", "blackhole0", "arp", "off")
+        for end in ("blackhole0", "blackhole1"):
+            _ip("-n", NETNS, "link", "set", end, "up")
         _ip("-n", NETNS, "route", "add", "default", "dev", "blackhole0")
         _ip("-n", NETNS, "-6", "route", "add", "default", "dev", "blackhole0")
         yield NETNS
