@@ -40,7 +40,8 @@ echo "base: {'*': [litellm]}" > "$demo/pillar/top.sls"
 } > "$demo/pillar/litellm.sls"
 chmod 0600 "$demo/pillar/litellm.sls"
 
-salt="$VENV/bin/salt-call -c $demo/conf --local --retcode-passthrough"
+# Salt 3008 imports the deprecated crypt module: Python's warning about it is not the demo's concern.
+salt="env PYTHONWARNINGS=ignore::DeprecationWarning $VENV/bin/salt-call -c $demo/conf --local --retcode-passthrough"
 echo "== saltutil.sync_all"
 $salt saltutil.sync_all >/dev/null
 echo "== state.apply litellm"

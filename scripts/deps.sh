@@ -13,8 +13,9 @@ cache=${LITELLM_FORMULA_CACHE:-/var/cache/litellm-formula}
 mkdir -p "$cache"
 
 need_pkgs=()
-# prometheus: the real server that scrapes the proxy in the metrics test; openssl: the tests' certificates.
-for pkg in systemd-container python3-venv curl iproute2 wrk prometheus openssl; do
+# prometheus: the real server that scrapes the proxy in the metrics test; openssl: the tests' certificates;
+# jq: the README's journal query for failed requests, run as written by the JSON-logs test.
+for pkg in systemd-container python3-venv curl iproute2 wrk prometheus openssl jq; do
   dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || need_pkgs+=("$pkg")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
