@@ -2,10 +2,10 @@
 
 Run inside the namespace (``ip netns exec NS python netsniff.py OUT``) as root: it captures every
 packet on every interface there (AF_PACKET) until SIGTERM, and writes to OUT, one JSON object per
-line, each TCP or UDP packet that is not loopback-to-loopback traffic, plus every DNS query (on any interface,
-loopback included) with the name asked for. The test namespace has loopback and a black-hole
-default route (one end of a veth pair whose other end drops everything), so an attempt to reach the world leaves a packet here instead of
-failing before it is sent.
+line, each TCP or UDP packet that is not loopback-to-loopback traffic, plus every DNS query (on any
+interface, loopback included) with the name asked for. The test namespace has loopback and a
+black-hole default route (one end of a veth pair whose other end drops everything), so an attempt to
+reach the world leaves a packet here instead of failing before it is sent.
 """
 
 import ipaddress
