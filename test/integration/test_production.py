@@ -350,8 +350,9 @@ def _ip(*args):
 
 @pytest.fixture
 def offline_namespace():
-    """A network namespace with loopback up and a black-hole default route (IPv4 and IPv6): an attempt to reach any outside address sends a packet the sniffer names, instead of failing
-    before it is sent. Removed afterwards, with whatever runs in it."""
+    """A network namespace with loopback up and a black-hole default route (IPv4 and IPv6): an attempt
+    to reach any outside address sends a packet the sniffer names, instead of failing before it is
+    sent. Removed afterwards, with whatever runs in it."""
     _ip("netns", "add", NETNS)
     try:
         _ip("-n", NETNS, "link", "set", "lo", "up")
