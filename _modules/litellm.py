@@ -304,14 +304,15 @@ def _tls(merged):
             return {"digest": None, "problems": []}
         given = merged["tls"]
         if given["certificate_file"] and given["key_file"]:
-            problem = tls.pair_problem(given["certificate_file"], given["key_file"], "tls:certificate_file",
-                                       "tls:key_file")
+            problem = tls.file_pair_problem(given["certificate_file"], given["key_file"], "tls:certificate_file",
+                                            "tls:key_file")
             if problem:
                 return {"digest": None, "problems": [problem]}
             with open(given["certificate_file"], "rb") as cert:
                 return {"digest": tls.certificate_digest(cert.read()), "problems": []}
         texts, problems = _tls_texts(merged)
-        problem = problems[0] if problems else tls.text_pair_problem(texts["certificate"], texts["key"])
+        problem = problems[0] if problems else tls.pair_problem(texts["certificate"], texts["key"],
+                                                               "tls:certificate", "tls:key")
         if problem:
             return {"digest": None, "problems": [problem]}
         return {"digest": tls.certificate_digest(texts["certificate"]), "problems": []}

@@ -15,6 +15,7 @@ import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 from .tls import client_context as tls_client_context
+from .tls import presents as tls_presents
 
 # What a check reads at most: a proxy's model list or an Ollama tag list is a few kB.
 MAX_BODY = 1 << 20
@@ -45,6 +46,11 @@ def http_request(url, timeout, headers=None, body=None, cafile=None):
         if parts.scheme == "https":
             context = tls_client_context(cafile) if cafile else ssl.create_default_context()
             conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout, context=context)
+            if cafile:
+                conn.connect()
+                if not tls_presents(conn.sock, cafile):
+                    result["error"] = f"the proxy presents another certificate than {cafile}"
+                    return result
         else:
             conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
         timer = threading.Timer(timeout, _abort, (conn,))
@@ -107,12 +113,25 @@ def bearer(master_key):
     return {"Authorization": f"Bearer {master_key}"}
 
 
+# What the formula's probe listener (files/default/probes.py) puts in every answer.
+PROBE_MARKER = "litellm-formula"
+
+
+def probe_request(url, timeout):
+    """A request to the formula's probe listener: a 200 without its marker is another program."""
+    result = http_request(url, timeout)
+    if result["status"] == 200 and _mapping(result["body"]).get("probes") != PROBE_MARKER:
+        result = {**result, "status": None,
+                  "error": f"{url} is not the formula's probe listener (another program holds the port?)"}
+    return result
+
+
 def proxy_calls(base_url, master_key, timeout, cafile=None, probe_url=None):
     """The proxy's checks; with ``master_key`` None (a proxy that is not the deployed one) no key is
     sent anywhere and the model list is not asked for. ``probe_url``: liveness and readiness from the
     formula's probe listener (plain HTTP) instead of the proxy's own endpoints."""
     request = functools.partial(http_request, cafile=cafile)
-    probes = (http_request, probe_url) if probe_url else (request, base_url)
+    probes = (probe_request, probe_url) if probe_url else (request, base_url)
     calls = {
         ("proxy", "liveliness"): (probes[0], f"{probes[1]}/health/liveliness", timeout),
         ("proxy", "readiness"): (probes[0], f"{probes[1]}/health/readiness", timeout),

@@ -29,14 +29,20 @@ def digest(data):
 
 
 def _without_key(pillar):
-    # The key itself never enters a digest: its fingerprint stands for it, so a new key still
-    # shows as a pillar change.
+    # The keys themselves never enter a digest: their fingerprints stand for them, so a new key
+    # still shows as a pillar change (the master key, and the TLS key given as text).
     data = dict(pillar or {})
+    if isinstance(data.get("lookup"), dict):
+        data["lookup"] = dict(data["lookup"])
     for holder in (data, data.get("lookup")):
-        if isinstance(holder, dict) and "master_key" in holder:
-            if holder is not data:
-                holder = data["lookup"] = dict(holder)
+        if not isinstance(holder, dict):
+            continue
+        if "master_key" in holder:
             holder["master_key"] = "fingerprint:" + fingerprint(str(holder["master_key"]))
+        if isinstance(holder.get("tls"), dict) and holder["tls"].get("key"):
+            key = str(holder["tls"]["key"])
+            shown = key if key.startswith("sdb://") else "fingerprint:" + fingerprint(key)
+            holder["tls"] = {**holder["tls"], "key": shown}
     return data
 
 

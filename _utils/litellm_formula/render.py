@@ -107,6 +107,8 @@ def redacted(settings):
         return value
 
     public = {key: value for key, value in settings.items() if key != "master_key"}
+    if "tls" in settings:
+        public["tls"] = _redacted_tls(settings["tls"])
     env, extra, pip = settings.get("environment"), settings.get("extra_config"), settings.get("pip")
     if not all(isinstance(value, dict) for value in (env or {}, extra or {}, pip or {})):
         return {**public, "environment": "(hidden)", "extra_config": "(hidden)", "pip": "(hidden)"}
@@ -120,10 +122,17 @@ def redacted(settings):
     for key in ("extra_index_urls", "find_links"):
         pip[key] = [hide(url) for url in pip.get(key) or []] if isinstance(pip.get(key) or [], list) else "(hidden)"
     public["pip"] = pip
-    if isinstance(settings.get("tls"), dict) and settings["tls"].get("key"):
-        key = settings["tls"]["key"]
-        public["tls"] = {**settings["tls"], "key": key if str(key).startswith("sdb://") else "(hidden)"}
     return public
+
+
+def _redacted_tls(tls):
+    # The certificate is public, but a key pasted into the wrong field must not come back either:
+    # only paths and sdb:// URIs are shown, texts by their presence.
+    if not isinstance(tls, dict):
+        return "(hidden)"
+    def show(value):
+        return value if isinstance(value, str) and (value == "" or value.startswith(("sdb://", "/"))) else "(hidden)"
+    return {key: show(value) for key, value in tls.items()}
 
 
 def pip_config_text(pip):

@@ -196,8 +196,8 @@ def _absolute_path(value):
 def _optional_path(value):
     if value == "":
         return None
-    if _absolute_path(value) or any(c in value for c in "\n\r\0 "):
-        return "empty, or an absolute path on the minion (no spaces, not /, without ..)"
+    if _absolute_path(value) or any(c in value for c in "\n\r\0 %"):
+        return "empty, or an absolute path on the minion (no spaces or %, not /, without ..)"
     return None
 
 
@@ -349,15 +349,15 @@ SCHEMA = [
           "from a thread in each worker (plain HTTP, no key); litellm.health uses them"),
     Field("probes:port", int, "port of the probe listener (not bind_port, not metrics:port)", _port),
     Field("tls", dict, "HTTPS on the proxy's port: a certificate and its key, each as PEM text or as a file on "
-          "the minion; both empty: plain HTTP"),
+          "the minion; both empty: plain HTTP. Needs systemd 248 or newer (credentials)", secret=True),
     Field("tls:certificate", str, "PEM certificate chain, leaf first (written to <config_dir>/tls/)",
-          _pem("CERTIFICATE")),
+          _pem("CERTIFICATE"), secret=True),
     Field("tls:certificate_file", str, "or: absolute path of the PEM certificate chain on the minion (never "
-          "modified; a renewed file is picked up by the next apply)", _optional_path),
+          "modified; a renewed file is picked up by the next apply)", _optional_path, secret=True),
     Field("tls:key", str, "PEM private key, ideally sdb:// or from a secret store (written root-only)",
           _pem("PRIVATE KEY"), secret=True),
     Field("tls:key_file", str, "or: absolute path of the PEM private key on the minion; may stay root-only "
-          "(systemd hands the service a private copy: LoadCredential=)", _optional_path),
+          "(systemd hands the service a private copy: LoadCredential=)", _optional_path, secret=True),
     Field("server", str, "HTTP server the proxy runs on: gunicorn, uvicorn or granian (all ship with LiteLLM)",
           _one_of(SERVERS)),
     Field("num_workers", (int, str), f"proxy worker processes: 1 to {MAX_WORKERS}, or auto (one per CPU core, "
@@ -744,6 +744,12 @@ def _validate_tls(settings, errors):
         elif not given:
             errors.append(f"{PILLAR_KEY}:tls:{what}: missing (TLS needs a certificate and its key: set "
                           f"tls:{what} or tls:{what}_file)")
+    tls_dir = f"{str(settings.get('config_dir') or '').rstrip('/')}/tls/"
+    for what in ("certificate_file", "key_file"):
+        path = tls.get(what)
+        if isinstance(path, str) and settings.get("config_dir") and path.startswith(tls_dir):
+            errors.append(f"{PILLAR_KEY}:tls:{what}: {path} is inside {tls_dir}, where the formula keeps its own "
+                          "copies (and removes them); keep your files elsewhere")
     if bool(tls.get("certificate_file")) != bool(tls.get("key_file")) and not any(
             "missing" in error or "together" in error for error in errors if ":tls:" in error):
         errors.append(f"{PILLAR_KEY}:tls: give the certificate and the key the same way: both as PEM text "

@@ -8,7 +8,7 @@
 {%- from tplroot ~ "/map.jinja" import mapdata as litellm, parameters with context %}
 {#- A certificate that is missing, unreadable or not the key's fails this render: nothing changes. #}
 {%- do salt['litellm.validate_pillar'](parameters=parameters) %}
-{%- set tls_dir = litellm.paths.tls_key.rsplit('/', 1)[0] %}
+{%- set tls_dir = litellm.config_dir.rstrip('/') ~ '/tls' %}
 
 include:
   - {{ sls_config_file }}
@@ -32,8 +32,12 @@ include:
       - file: {{ prefix }}-config-file-config-dir-managed
 {%- else %}
 
-# TLS off, or given as files the formula never touches: its own copies (inside its config_dir) go.
-{{ prefix }}-config-tls-copies-absent:
+# TLS off, or given as files the formula never touches (never under this directory: the schema refuses
+# that): the two copies it writes go, and nothing else.
+{%- for copy in ('certificate.pem', 'key.pem') %}
+
+{{ prefix }}-config-tls-{{ copy | replace('.pem', '') }}-copy-absent:
   file.absent:
-    - name: {{ litellm.config_dir.rstrip('/') }}/tls
+    - name: {{ tls_dir }}/{{ copy }}
+{%- endfor %}
 {%- endif %}

@@ -22,7 +22,8 @@ CHECK = REPO / "litellm/files/default/check_config.py"
 CHECK_PYTHON = os.environ.get("LITELLM_FORMULA_CHECK_PYTHON", "")
 DEFAULTS = yaml.safe_load((REPO / "litellm/parameters/defaults.yaml").read_text())["values"]
 MODEL = {"name": "phi3-3.8b", "provider": "ollama", "model": "phi3:3.8b-mini-128k-instruct-q8_0"}
-CALLBACK_FILES = {schema.LIVENESS_CALLBACK: "liveness.py", schema.WORKAROUNDS_CALLBACK: "workarounds.py"}
+CALLBACK_FILES = {schema.LIVENESS_CALLBACK: "liveness.py", schema.WORKAROUNDS_CALLBACK: "workarounds.py",
+                  schema.PROBES_CALLBACK: "probes.py"}
 
 pytestmark = pytest.mark.skipif(
     not (CHECK_PYTHON and os.access(CHECK_PYTHON, os.X_OK)),

@@ -31,6 +31,7 @@ log = logging.getLogger("litellm_formula.probes")
 LISTEN = os.environ.get("LITELLM_FORMULA_PROBE_LISTEN", "")
 BEAT = 0.5  # seconds between heartbeats on the worker's event loop
 STALE = 5.0  # a loop that has not run a heartbeat for this long is stuck, not busy
+MARKER = "litellm-formula"
 
 
 class State:
@@ -60,15 +61,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0].rstrip("/")
         if path == "/health/liveliness":
             ok = STATE.alive()
-            body = {"status": "alive" if ok else "event loop stuck", "pid": os.getpid()}
+            body = {"status": "alive" if ok else "event loop stuck"}
         elif path == "/health/readiness":
             loaded = STATE.router_loaded()
             ok = STATE.alive() and loaded
-            body = {"status": "ready" if ok else ("event loop stuck" if loaded else "loading"), "pid": os.getpid()}
+            body = {"status": "ready" if ok else ("event loop stuck" if loaded else "loading")}
         else:
             self.send_error(404)
             return
-        data = json.dumps(body).encode()
+        # The marker lets litellm.health tell this listener from another program on the port.
+        data = json.dumps({**body, "probes": MARKER}).encode()
         self.send_response(200 if ok else 503)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -114,6 +116,7 @@ def start():
     try:
         server = Server((host, port), Handler)
     except OSError as exc:
+        # The proxy still serves; litellm.health and the apply's health gate then fail naming the port.
         log.error("litellm-formula probes: cannot listen on %s: %s", LISTEN, exc)
         return
     STATE.pid = os.getpid()

@@ -1,6 +1,7 @@
 """Unit tests of the production settings: Prometheus metrics, JSON logs and TLS (schema, render,
 record, litellm_formula.tls, and the health checks over https against a real TLS server)."""
 
+import contextlib
 import http.client
 import http.server
 import ssl
@@ -137,29 +138,73 @@ def test_bad_tls_settings_name_their_key_and_never_show_the_key(tls_pillar, key)
     assert not any("hunter2" in error or "secret-part" in error for error in errors)
 
 
-def test_a_certificate_and_its_key_are_checked_as_a_pair(tmp_path):
+def test_a_certificate_and_its_key_are_checked_as_a_pair_in_memory(tmp_path):
     cert, key = make_pair(tmp_path, "one")
     _, other_key = make_pair(tmp_path, "two")
-    assert tls.pair_problem(str(cert), str(key), "tls:certificate_file", "tls:key_file") is None
-    mismatch = tls.pair_problem(str(cert), str(other_key), "tls:certificate_file", "tls:key_file")
+    names = ("tls:certificate_file", "tls:key_file")
+    assert tls.file_pair_problem(str(cert), str(key), *names) is None
+    mismatch = tls.file_pair_problem(str(cert), str(other_key), *names)
     assert mismatch.startswith("litellm:tls:key_file: is not the key of the certificate")
-    missing = tls.pair_problem(str(tmp_path / "nope.pem"), str(key), "tls:certificate_file", "tls:key_file")
+    missing = tls.file_pair_problem(str(tmp_path / "nope.pem"), str(key), *names)
     assert missing.startswith("litellm:tls:certificate_file:") and "not a file" in missing
-    assert tls.text_pair_problem(cert.read_text(), key.read_text()) is None
-    broken = tls.text_pair_problem(cert.read_text(), other_key.read_text())
+    assert tls.pair_problem(cert.read_text(), key.read_text(), "tls:certificate", "tls:key") is None
+    broken = tls.pair_problem(cert.read_text(), other_key.read_text(), "tls:certificate", "tls:key")
     assert broken.startswith("litellm:tls:key:") and other_key.read_text()[40:80] not in broken
+    garbage = tls.pair_problem(cert.read_text(), KEY, "tls:certificate", "tls:key")
+    assert garbage == "litellm:tls:key: not a PEM private key"
+    assert tls.pair_problem(CERT, key.read_text(), "tls:certificate", "tls:key").startswith("litellm:tls:certificate:")
     assert tls.certificate_digest(cert.read_text()) == tls.certificate_digest(cert.read_bytes())
+
+
+def test_an_encrypted_key_is_refused_without_asking_for_a_passphrase(tmp_path):
+    cert, key = make_pair(tmp_path, "one")
+    encrypted = tmp_path / "encrypted.key"
+    subprocess.run(["openssl", "pkey", "-in", str(key), "-aes256", "-passout", "pass:hunter22", "-out", str(encrypted)],
+                   check=True, capture_output=True)
+    assert "ENCRYPTED PRIVATE KEY" in encrypted.read_text()
+    problem = tls.pair_problem(cert.read_text(), encrypted.read_text(), "tls:certificate", "tls:key")
+    assert problem.startswith("litellm:tls:key: the key is encrypted")
+
+
+@pytest.mark.parametrize("field", ["certificate", "certificate_file", "key_file"])
+def test_a_key_pasted_into_the_wrong_field_is_never_shown(field):
+    errors = errors_of(tls={field: KEY})
+    assert errors and not any("secret-part" in error or "MIIE" in error for error in errors), errors
+    settings = schema.merge_settings(DEFAULTS, {}, {**PILLAR, "tls": {field: KEY}})
+    assert "secret-part" not in repr(render.redacted(settings))
+
+
+def test_the_key_is_hidden_even_where_other_settings_are_malformed():
+    # redacted() gives up on malformed environment/extra_config/pip: the TLS key must still be hidden.
+    settings = merged(tls={"certificate": CERT, "key": KEY})
+    settings["environment"] = "not a mapping"
+    assert "secret-part" not in repr(render.redacted(settings))
+    pillar = {**PILLAR, "tls": {"certificate": CERT, "key": KEY}}
+    digest_source = repr(record._without_key(pillar))
+    assert "secret-part" not in digest_source
+
+
+def test_own_files_inside_the_formulas_tls_directory_are_refused():
+    errors = errors_of(tls={"certificate_file": "/etc/litellm/tls/fullchain.pem", "key_file": "/etc/ssl/k.pem"})
+    assert any(e.startswith("litellm:tls:certificate_file:") and "inside /etc/litellm/tls/" in e for e in errors)
+    assert any(e.startswith("litellm:tls:key_file:") for e in errors_of(
+        tls={"certificate_file": "/etc/ssl/c.pem", "key_file": "/etc/ssl/%i.pem"}))
 
 
 @pytest.fixture
 def https_server(tmp_path):
     cert, key = make_pair(tmp_path, "server")
+    with serving_https(cert, key) as url:
+        yield url, cert
 
+
+@contextlib.contextmanager
+def serving_https(cert, key, body=b'{"status": "ok"}'):
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server's name
             self.send_response(200)
             self.end_headers()
-            self.wfile.write(b'{"status": "ok"}')
+            self.wfile.write(body)
 
         def log_message(self, *args):
             pass
@@ -171,7 +216,7 @@ def https_server(tmp_path):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"https://127.0.0.1:{server.server_address[1]}", cert
+        yield f"https://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
@@ -186,6 +231,33 @@ def test_health_checks_trust_only_the_deployed_certificate(https_server, tmp_pat
     assert refused["status"] is None and "CERTIFICATE_VERIFY_FAILED" in refused["error"]
     # Without the deployed certificate, the system's trust store refuses a self-signed one.
     assert health.http_request(f"{url}/health/liveliness", 5)["status"] is None
+
+
+def test_a_chain_file_does_not_make_its_ca_trusted_for_other_leaves(tmp_path):
+    # The deployed file is leaf + CA (a fullchain); a server with another leaf of the same CA passes
+    # chain verification, and must still be refused: the leaf is pinned.
+    ca_key, ca = tmp_path / "ca.key", tmp_path / "ca.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
+                    "-keyout", str(ca_key), "-out", str(ca)], check=True, capture_output=True)
+    leaves = {}
+    for name in ("deployed", "other"):
+        key, csr, crt = (tmp_path / f"{name}.{ext}" for ext in ("key", "csr", "crt"))
+        ext = tmp_path / f"{name}.ext"
+        ext.write_text("subjectAltName=IP:127.0.0.1\n")
+        subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", str(key),
+                        "-out", str(csr)], check=True, capture_output=True)
+        subprocess.run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
+                        "-CAcreateserial", "-days", "2", "-extfile", str(ext), "-out", str(crt)],
+                       check=True, capture_output=True)
+        leaves[name] = (crt, key)
+    fullchain = tmp_path / "fullchain.pem"
+    fullchain.write_text(leaves["deployed"][0].read_text() + ca.read_text())
+    for name, expected in (("deployed", 200), ("other", None)):
+        with serving_https(*leaves[name]) as url:
+            answer = health.http_request(f"{url}/health/liveliness", 5, cafile=str(fullchain))
+        assert answer["status"] == expected, answer
+        if expected is None:
+            assert "presents another certificate" in answer["error"]
 
 
 # -- probes ----------------------------------------------------------------------------------------
@@ -243,7 +315,7 @@ def test_probes_answer_from_their_thread_and_say_when_the_loop_is_stuck(monkeypa
         seen["again"] = await asyncio.to_thread(probe, port, "/health/liveliness")
 
     asyncio.run(worker())
-    assert seen["alive"][0] == 200 and '"alive"' in seen["alive"][1]
+    assert seen["alive"][0] == 200 and '"alive"' in seen["alive"][1] and '"litellm-formula"' in seen["alive"][1]
     # No router without LiteLLM's proxy loaded: not ready yet.
     assert seen["ready"][0] == 503 and "loading" in seen["ready"][1]
     assert seen["stuck"][0] == 503 and "stuck" in seen["stuck"][1]
@@ -270,3 +342,32 @@ def test_probes_are_on_by_default_on_their_own_port():
     assert any(e.startswith("litellm:probes:port:") for e in errors_of(probes={"enabled": True, "port": 4000}))
     assert any(e.startswith("litellm:probes:port:") for e in errors_of(
         probes={"enabled": True, "port": 4001}, metrics={"enabled": True, "port": 4001}))
+
+
+def test_health_tells_the_probe_listener_from_another_program_on_its_port():
+    import json  # noqa: PLC0415
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        marker = None
+
+        def do_GET(self):  # noqa: N802 - http.server's name
+            data = json.dumps({"status": "ok", **({"probes": self.marker} if self.marker else {})}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/health/liveliness"
+    try:
+        stranger = health.probe_request(url, 5)
+        assert stranger["status"] is None and "not the formula's probe listener" in stranger["error"]
+        Handler.marker = health.PROBE_MARKER
+        assert health.probe_request(url, 5)["status"] == 200
+    finally:
+        server.shutdown()
+        server.server_close()
