@@ -138,3 +138,13 @@ class StandinFleet:
     def stop_all(self):
         for standin in self.members:
             standin.stop()
+
+
+def make_cert_pair(directory, name):
+    """A real self-signed certificate for 127.0.0.1 (an IP SAN: a verifying client checks the name) and
+    its key, made by openssl, as files in ``directory``."""
+    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                    f"/CN=litellm-test-{name}", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key),
+                    "-out", str(cert)], check=True, capture_output=True)
+    return cert, key

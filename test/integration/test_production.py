@@ -23,7 +23,7 @@ import urllib.request
 import loadgen
 import pytest
 from conftest import MASTER_KEY, SERVICE, base_pillar, deployment
-from helpers import free_port, unit_pids, wait_for_port
+from helpers import free_port, make_cert_pair, unit_pids, wait_for_port
 
 pytestmark = pytest.mark.integration
 
@@ -33,13 +33,7 @@ PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 SEEN = []
 
 
-def make_pair(directory, name):
-    """A self-signed certificate for 127.0.0.1 (IP SAN: a verifying client checks the name) and its key."""
-    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-                    f"/CN=litellm-test-{name}", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key),
-                    "-out", str(cert)], check=True, capture_output=True)
-    return cert, key
+make_pair = make_cert_pair
 
 
 @pytest.fixture(scope="module")

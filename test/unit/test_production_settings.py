@@ -10,7 +10,7 @@ import threading
 
 import pytest
 import yaml
-from helpers import REPO
+from helpers import REPO, make_cert_pair
 
 from litellm_formula import health, record, render, schema, tls
 
@@ -27,13 +27,7 @@ def errors_of(**pillar):
     return schema.validate_settings(merged(**pillar))
 
 
-def make_pair(directory, name, cn="127.0.0.1"):
-    """A real self-signed certificate and its key (openssl), as files."""
-    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={cn}",
-                    "-addext", f"subjectAltName=IP:{cn}", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
-    return cert, key
+make_pair = make_cert_pair
 
 
 # -- metrics ---------------------------------------------------------------------------------------
